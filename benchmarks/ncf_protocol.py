@@ -1,0 +1,134 @@
+"""The NCF evaluation protocol for any sklrec recommender.
+
+Leave-last-out per user (by timestamp), every rating a positive, each
+held-out item ranked against 99 negatives drawn with a fixed seed among the
+items the user never rated. HR@10 and NDCG@10 are measured once, on the model
+as ``fit`` leaves it (its last epoch, or the epoch its early stopping chose on
+a split of the *training* data), never at the best epoch on the test set.
+
+``--data`` is either a directory holding the NCF paper's own split
+(``ml-1m.train.rating`` / ``ml-1m.test.rating``, as written by
+``get_movielens.sh`` under ``ncf-official/``), or a ratings file that
+:func:`sklrec.datasets.load_movielens` reads, split leave-last-out here.
+
+Prints one JSON line.
+
+    python benchmarks/ncf_protocol.py --data /tmp/sklrec-data/ncf-official --model neumf
+    python benchmarks/ncf_protocol.py --data /tmp/sklrec-data/ml-100k.tsv --model mf
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from sklrec import (
+    GMFRecommender,
+    MFRecommender,
+    MLPRecommender,
+    NeuMFRecommender,
+    PopularityRecommender,
+)
+from sklrec.datasets import load_movielens
+from sklrec.metrics import evaluate_ranking
+from sklrec.model_selection import LeaveLastOut
+
+MODELS = {
+    "neumf": NeuMFRecommender,
+    "gmf": GMFRecommender,
+    "mlp": MLPRecommender,
+    "mf": MFRecommender,
+    "mf-bpr": lambda **kw: MFRecommender(loss="bpr", **kw),
+    "popularity": PopularityRecommender,
+}
+
+
+def load_split(path):
+    path = Path(path)
+    if path.is_dir():
+        X_train, _ = load_movielens(path / "ml-1m.train.rating")
+        X_test, _ = load_movielens(path / "ml-1m.test.rating")
+        return X_train, X_test, "ncf-official ml-1m"
+    X, _ = load_movielens(path)
+    train, test = next(LeaveLastOut(time_column=2).split(X))
+    return X[train], X[test], f"{path.name} leave-last-out"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--model", choices=MODELS, default="neumf")
+    parser.add_argument("--embedding-dim", type=int)
+    parser.add_argument("--hidden-dims", type=lambda s: tuple(int(v) for v in s.split(",")))
+    parser.add_argument("--pretrain", action="store_true")
+    parser.add_argument("--max-epochs", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--n-negatives", type=int, help="training negatives per positive")
+    parser.add_argument("--early-stopping", choices=("auto", "on", "off"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--eval-negatives", type=int, default=99)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    X_train, X_test, protocol = load_split(args.data)
+    params = {
+        "embedding_dim": args.embedding_dim,
+        "hidden_dims": args.hidden_dims,
+        "pretrain": args.pretrain or None,
+        "max_epochs": args.max_epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "weight_decay": args.weight_decay,
+        "n_negatives": args.n_negatives,
+        "early_stopping": {"on": True, "off": False}.get(args.early_stopping, args.early_stopping),
+    }
+    params = {k: v for k, v in params.items() if v is not None}
+    if args.model != "popularity":
+        params.update(device=args.device, random_state=args.seed)
+    model = MODELS[args.model](**params)
+
+    start = time.perf_counter()
+    model.fit(X_train)
+    fit_seconds = time.perf_counter() - start
+    scores = evaluate_ranking(
+        model,
+        X_test,
+        metrics=("hit_rate", "ndcg"),
+        k=10,
+        n_negatives=args.eval_negatives,
+        random_state=args.seed,
+    )
+    out = {
+        "benchmark": "ncf_protocol",
+        "protocol": protocol,
+        "model": args.model,
+        "params": {k: v for k, v in model.get_params().items() if k != "callbacks"},
+        "n_train": len(X_train),
+        "n_test": len(X_test),
+        "HR@10": round(scores["hit_rate"], 4),
+        "NDCG@10": round(scores["ndcg"], 4),
+        "fit_seconds": round(fit_seconds, 2),
+        "torch_threads": torch.get_num_threads(),
+        "device": args.device,
+    }
+    if hasattr(model, "net_"):
+        hist = model.net_.history
+        epochs = len(hist)
+        samples = len(X_train) * (model.n_negatives + (model.get_params().get("loss") != "bpr"))
+        out["epochs"] = epochs
+        out["train_samples_per_s"] = round(samples * epochs / sum(hist[:, "dur"]))
+        if "valid_ndcg@10" in hist[-1]:
+            out["valid_ndcg@10"] = [round(v, 4) for v in hist[:, "valid_ndcg@10"]]
+    print(json.dumps(out), flush=True)
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Training and ranking speed of NeuMFRecommender beside plain PyTorch loops.
+
+Synthetic data of MovieLens-1M size (6,040 users, 3,706 items, about 1M
+positives), 4 negatives per positive: an epoch is about 5M samples. In one
+run it measures, at each batch size:
+
+* the estimator: ``fit`` with ``max_epochs=1`` timed end to end (validation,
+  id mapping, CSR building, net construction and the epoch itself);
+* a hand-written vectorised loop over the same ``sklrec.modules.NeuMF``:
+  negatives drawn with one vectorised call per epoch, a permutation, slices;
+
+then the per-sample ``Dataset`` + ``DataLoader`` style many tutorials use (at
+batch 256, on a slice of the epoch), the estimator with its default settings,
+and the time to rank every item for every user (``recommend(all users, k=10)``).
+Prints JSON lines.
+
+    python benchmarks/throughput.py [--batch-sizes 256,1024,8192,65536] [--device cuda]
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from sklrec import NeuMFRecommender
+from sklrec.datasets import make_interactions
+from sklrec.modules import NeuMF
+
+N_USERS, N_ITEMS, PER_USER, N_NEG = 6040, 3706, 166, 4
+
+
+def emit(**row):
+    print(json.dumps(row), flush=True)
+
+
+def sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def hand_written_epoch(users, items, pos_keys, batch_size, device, seed):
+    """One epoch the way a careful PyTorch user writes it by hand."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    torch.manual_seed(seed)
+    model = NeuMF(N_USERS + 1, N_ITEMS + 1).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    loss_fn = nn.BCEWithLogitsLoss()
+    sync(device)
+    start = time.perf_counter()
+    neg_users = users.repeat(N_NEG)
+    neg_items = torch.randint(1, N_ITEMS + 1, neg_users.shape, generator=gen, device=device)
+    while True:  # redraw the negatives that hit a positive
+        keys = neg_users * (N_ITEMS + 1) + neg_items
+        pos = torch.searchsorted(pos_keys, keys).clamp_max(len(pos_keys) - 1)
+        bad = pos_keys[pos] == keys
+        if not bad.any():
+            break
+        neg_items[bad] = torch.randint(
+            1, N_ITEMS + 1, (int(bad.sum()),), generator=gen, device=device
+        )
+    u = torch.cat([users, neg_users])
+    i = torch.cat([items, neg_items])
+    y = torch.cat(
+        [torch.ones(len(users), device=device), torch.zeros(len(neg_users), device=device)]
+    )
+    perm = torch.randperm(len(u), generator=gen, device=device)
+    u, i, y = u[perm], i[perm], y[perm]
+    for s in range(0, len(u), batch_size):
+        opt.zero_grad()
+        loss = loss_fn(model(u[s : s + batch_size], i[s : s + batch_size]), y[s : s + batch_size])
+        loss.backward()
+        opt.step()
+    sync(device)
+    return time.perf_counter() - start, len(u)
+
+
+class PerSampleDataset(torch.utils.data.Dataset):
+    """The tutorial style: one (user, item, label) triple per ``__getitem__``."""
+
+    def __init__(self, users, items, labels):
+        self.users, self.items, self.labels = users, items, labels
+
+    def __len__(self):
+        return len(self.users)
+
+    def __getitem__(self, index):
+        return self.users[index], self.items[index], self.labels[index]
+
+
+def dataloader_samples_per_s(users, items, n_samples, seed):
+    """Per-sample Dataset + DataLoader at batch 256, negatives drawn in advance."""
+    rng = np.random.default_rng(seed)
+    u = np.r_[users, np.repeat(users, N_NEG)][:n_samples]
+    i = np.r_[items, rng.integers(1, N_ITEMS + 1, len(users) * N_NEG)][:n_samples]
+    y = np.r_[np.ones(len(users)), np.zeros(len(users) * N_NEG)][:n_samples].astype(np.float32)
+    loader = torch.utils.data.DataLoader(PerSampleDataset(u, i, y), batch_size=256, shuffle=True)
+    torch.manual_seed(seed)
+    model = NeuMF(N_USERS + 1, N_ITEMS + 1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    loss_fn = nn.BCEWithLogitsLoss()
+    start = time.perf_counter()
+    for bu, bi, by in loader:
+        opt.zero_grad()
+        loss_fn(model(bu, bi), by.float()).backward()
+        opt.step()
+    return n_samples / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch-sizes", default="256,1024,8192,65536")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dataloader-samples", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    device = args.device
+
+    X, _ = make_interactions(
+        n_users=N_USERS, n_items=N_ITEMS, n_groups=8, interactions_per_user=PER_USER,
+        random_state=args.seed,
+    )  # fmt: skip
+    emit(
+        benchmark="throughput",
+        positives=len(X),
+        samples_per_epoch=len(X) * (1 + N_NEG),
+        device=device,
+        torch_threads=torch.get_num_threads(),
+        torch=torch.__version__,
+    )
+    # the same data for the hand-written loops: 1-based indices (ids are 0..n-1 here)
+    users = torch.as_tensor(X[:, 0] + 1, device=device)
+    items = torch.as_tensor(X[:, 1] + 1, device=device)
+    pos_keys = torch.sort(users * (N_ITEMS + 1) + items).values
+
+    # warm-up: the first optimizer import pulls in torch._dynamo (seconds, once a process)
+    NeuMFRecommender(max_epochs=1, device=device).fit(X[:2000])
+    hand_written_epoch(users[:2000], items[:2000], pos_keys, 256, device, args.seed)
+
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        est = NeuMFRecommender(
+            batch_size=batch_size, max_epochs=1, early_stopping=False, device=device,
+            random_state=args.seed,
+        )  # fmt: skip
+        sync(device)
+        start = time.perf_counter()
+        est.fit(X)
+        sync(device)
+        fit_seconds = time.perf_counter() - start
+        hand_seconds, n = hand_written_epoch(users, items, pos_keys, batch_size, device, args.seed)
+        emit(
+            batch_size=batch_size,
+            estimator_fit_seconds=round(fit_seconds, 3),
+            estimator_epoch_seconds=round(est.net_.history[-1, "dur"], 3),
+            estimator_samples_per_s=round(n / fit_seconds),
+            hand_written_seconds=round(hand_seconds, 3),
+            hand_written_samples_per_s=round(n / hand_seconds),
+            fit_over_hand_written=round(fit_seconds / hand_seconds, 3),
+        )
+
+    if torch.device(device).type == "cpu":
+        rate = dataloader_samples_per_s(
+            X[:, 0] + 1, X[:, 1] + 1, args.dataloader_samples, args.seed
+        )
+        emit(per_sample_dataloader_batch_size=256, samples_per_s=round(rate))
+    else:
+        rate = None
+
+    est = NeuMFRecommender(
+        max_epochs=1, early_stopping=False, device=device, random_state=args.seed
+    )
+    start = time.perf_counter()
+    est.fit(X)
+    default_seconds = time.perf_counter() - start
+    default_rate = len(X) * (1 + N_NEG) / default_seconds
+    emit(
+        defaults=True,
+        batch_size=est.batch_size,
+        lr=est.lr,
+        fit_seconds_one_epoch=round(default_seconds, 3),
+        samples_per_s=round(default_rate),
+        over_per_sample_dataloader=round(default_rate / rate, 2) if rate else None,
+    )
+
+    sync(device)
+    start = time.perf_counter()
+    recs = est.recommend(est.users_, k=10)
+    sync(device)
+    emit(
+        rank_all_items_all_users_seconds=round(time.perf_counter() - start, 3),
+        users=len(est.users_),
+        items=len(est.items_),
+        shape=list(recs.shape),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Docstring pieces shared by the estimators (filled in by :func:`fill_doc`)."""
+
+TRAINING_PARAMS = """lr : float, default={lr}
+        Learning rate.
+    max_epochs : int, default={max_epochs}
+        Passes over the training interactions.
+    batch_size : int, default={batch_size}
+        Samples (positives and negatives alike) per gradient step.
+    optimizer : str or torch.optim.Optimizer subclass, default="{optimizer}"
+        One of "adam", "adamw", "sgd", "adagrad", "rmsprop", or a class.
+    weight_decay : float, default={weight_decay}
+        L2 penalty handed to the optimizer.
+    early_stopping : "auto" or bool, default="auto"
+        Hold out one random positive interaction of every user with at least
+        three (of at most 10,000 users), score them after each epoch (NDCG@10
+        over the full catalogue, recorded as ``"valid_ndcg@10"`` in
+        ``net_.history``), stop after ``n_iter_no_change`` epochs without
+        improvement and keep the weights of the best epoch. The held-out
+        interactions still count as seen: they are never drawn as negatives
+        and ``recommend`` leaves them out. ``"auto"`` turns it on from 10,000
+        positive interactions. ``partial_fit`` never stops early.
+    n_iter_no_change : int, default=3
+        Epochs without improvement before early stopping ends training.
+    callbacks : list of skorch callbacks, default=None
+        Passed to the skorch net, copied (the given objects stay as they
+        are); see :mod:`sklrec.callbacks` for ranking metrics per epoch.
+    device : str, default="cpu"
+        Torch device that trains and scores, such as "cuda". A model pickled
+        on a GPU loads on a machine without one.
+    verbose : int, default=0
+        Print one line per epoch when positive.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, negative sampling and shuffling; the global
+        torch and NumPy random states are left untouched."""
+
+IMPLICIT_PARAMS = """n_negatives : int, default={n_negatives}
+        Items drawn per positive interaction, afresh every epoch, uniformly
+        among the items the user has not interacted with.
+    positive_threshold : float, default=None
+        If set, only rows with ``y >= positive_threshold`` are positives;
+        otherwise every row is one and ``y`` is only validated.
+    handle_unknown : {{"warn", "ignore", "error"}}, default="warn"
+        Ids unseen in ``fit``: ``predict`` gives their rows the lowest score
+        (``-inf``) and ``recommend`` serves an unknown user from an empty
+        history, with a warning (``"warn"``) or silently (``"ignore"``);
+        ``"error"`` raises a ``ValueError`` naming them."""
+
+ATTRIBUTES = """users_ : ndarray of shape (n_users,)
+        Raw user ids seen in ``fit``, in index order.
+    items_ : ndarray of shape (n_items,)
+        Raw item ids seen in ``fit``, in index order.
+    interactions_ : scipy.sparse.csr_matrix of shape (n_users, n_items)
+        The positive training interactions; they drive negative sampling and
+        the exclusion of seen items.
+    n_features_in_ : int
+        Number of columns of ``X`` in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` in ``fit``, when it had string names."""
+
+NET_ATTRIBUTE = """net_ : skorch.NeuralNet
+        The trained network; ``net_.history`` holds the per-epoch losses."""
+
+
+def fill_doc(**defaults):
+    """Class decorator: expand ``{training_params}`` and friends in a docstring."""
+    pieces = {
+        "training_params": TRAINING_PARAMS,
+        "implicit_params": IMPLICIT_PARAMS,
+        "attributes": ATTRIBUTES,
+        "net_attribute": NET_ATTRIBUTE,
+    }
+
+    def decorate(cls):
+        used = {
+            name: text.format(**defaults)
+            for name, text in pieces.items()
+            if "{" + name + "}" in cls.__doc__
+        }
+        cls.__doc__ = cls.__doc__.format(**used)
+        return cls
+
+    return decorate

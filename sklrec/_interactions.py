@@ -1,0 +1,173 @@
+"""Validation of interaction-form input, id maps and the training matrix.
+
+A sample is one interaction: column 0 of ``X`` holds user ids, column 1 item
+ids, any further columns are context that estimators may ignore. Raw ids are
+mapped to contiguous indices with :class:`IdMap`; index 0 is reserved for
+"unknown" so that embedding row 0 can act as a padding row.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils import check_array, check_consistent_length
+
+__all__ = [
+    "IdMap",
+    "as_id_column",
+    "build_interactions",
+    "check_target",
+    "mask_seen",
+    "show_ids",
+]
+
+_MAX_SHOWN = 10
+
+
+def show_ids(ids):
+    """Format at most ``_MAX_SHOWN`` ids for an error message."""
+    ids = list(ids)
+    head = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in ids[:_MAX_SHOWN])
+    more = f" and {len(ids) - _MAX_SHOWN} more" if len(ids) > _MAX_SHOWN else ""
+    return f"[{head}]{more}"
+
+
+def as_id_column(values, name):
+    """Return a 1-d array of ids with a native, sortable dtype.
+
+    Object columns (from DataFrames with mixed dtypes or lists of tuples) are
+    turned into an integer, float or string array when their values share one
+    kind; NaN and infinite ids are rejected.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples,)
+        One column of ``X``.
+    name : str
+        "user" or "item", used in error messages.
+
+    Returns
+    -------
+    ids : ndarray of shape (n_samples,)
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "O":
+        kinds = {type(v) for v in values}
+        if all(issubclass(k, str) for k in kinds):
+            values = values.astype(str)
+        elif all(issubclass(k, numbers.Real) and not issubclass(k, bool) for k in kinds):
+            values = np.asarray(values.tolist())
+        elif all(issubclass(k, bytes) for k in kinds):
+            values = values.astype(bytes)
+        else:
+            shown = sorted(k.__name__ for k in kinds)
+            raise ValueError(
+                f"{name} ids must all be of one kind (all numbers or all strings); "
+                f"got a mix of {shown}"
+            )
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(
+                f"{name} ids contain NaN or infinite values (rows {show_ids(np.flatnonzero(bad))})"
+            )
+    elif values.dtype.kind not in "iubUS":
+        raise ValueError(f"{name} ids must be numbers or strings; got dtype {values.dtype}")
+    return values
+
+
+def check_target(y, n_samples, *, name="y"):
+    """Validate a 1-d finite float target aligned with ``X``."""
+    y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=True, input_name=name)
+    if y.ndim != 1:
+        y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim != 1:
+            raise ValueError(f"{name} must be 1-dimensional; got shape {y.shape}")
+    check_consistent_length(np.empty(n_samples), y)
+    return y
+
+
+class IdMap:
+    """Map raw ids to indices ``1..n`` (0 stands for an unknown id).
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n_ids,)
+        The sorted unique raw ids (``users_`` or ``items_``).
+    name : str
+        "user" or "item", used in messages.
+    """
+
+    def __init__(self, ids, name):
+        self.ids = ids
+        self.name = name
+
+    def __len__(self):
+        return len(self.ids)
+
+    def encode(self, values):
+        """Return ``(index, known)``: 1-based indices (0 if unknown) and a mask."""
+        values = as_id_column(values, self.name)
+        if len(values) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, bool)
+        # ids of another kind (strings asked of an integer map) are all unknown
+        if (values.dtype.kind in "US") != (self.ids.dtype.kind in "US"):
+            return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
+        pos = np.searchsorted(self.ids, values)
+        pos_c = np.minimum(pos, len(self.ids) - 1)
+        known = self.ids[pos_c] == values
+        return np.where(known, pos_c + 1, 0).astype(np.int64), known
+
+    def encode_known(self, values, handle_unknown, *, estimator_name):
+        """Encode ``values``; raise or warn about unknown ids per ``handle_unknown``."""
+        index, known = self.encode(values)
+        if not known.all():
+            unknown = np.unique(np.asarray(values)[~known])
+            msg = f"{len(unknown)} unknown {self.name} id(s) {show_ids(unknown)}"
+            if handle_unknown == "error":
+                raise ValueError(f"{msg}; they were not seen in fit")
+            warnings.warn(
+                f"{estimator_name}: {msg} were not seen in fit; they get the fallback score",
+                UserWarning,
+                stacklevel=3,
+            )
+        return index, known
+
+
+def build_interactions(user_index, item_index, n_users, n_items):
+    """Return the binary CSR matrix of (0-based) user x item interactions."""
+    data = np.ones(len(user_index), dtype=np.float32)
+    m = sp.csr_matrix((data, (user_index, item_index)), shape=(n_users, n_items))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    m.sort_indices()
+    return m
+
+
+def mask_seen(scores, interactions, users, keep=None):
+    """Set to ``-inf`` the scores of items each user interacted with in ``fit``.
+
+    Parameters
+    ----------
+    scores : torch.Tensor of shape (B, n_items)
+    interactions : scipy.sparse.csr_matrix
+    users : ndarray of shape (B,)
+        1-based user indices; 0 (unknown) has no history.
+    keep : scipy.sparse.csr_matrix of shape (B, n_items), default=None
+        Entries never masked (held-out items that are also in the history).
+    """
+    known = users > 0
+    rows = interactions[users[known] - 1]
+    if keep is not None:
+        rows = rows - rows.multiply(keep[known])
+        rows.eliminate_zeros()
+    rows = rows.tocoo()
+    if rows.nnz:
+        which = np.flatnonzero(known)[rows.row]
+        scores[
+            torch.as_tensor(which, device=scores.device),
+            torch.as_tensor(rows.col.astype(np.int64), device=scores.device),
+        ] = -torch.inf
+    return scores

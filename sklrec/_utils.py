@@ -1,0 +1,60 @@
+"""Small helpers shared across sklrec: seeding, devices, state rollback."""
+
+import functools
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+__all__ = ["check_device", "draw_seed", "keep_state_on_error", "seeded"]
+
+
+def keep_state_on_error(method):
+    """Restore the estimator's attributes if ``method`` raises.
+
+    A fitted model that is given bad input must stay as it was; validation
+    sets ``n_features_in_`` and friends early, so roll everything back.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        state = self.__dict__.copy()
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    return wrapper
+
+
+def check_device(device):
+    """Return ``torch.device(device)`` or raise a ``ValueError`` naming it."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"unknown device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but CUDA is not available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was asked for, but MPS is not available")
+    return dev
+
+
+def draw_seed(random_state):
+    """Return a 31-bit seed from ``random_state``, leaving global RNG state alone."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@contextmanager
+def seeded(seed, device):
+    """Seed torch inside the block and restore the global RNG state after it."""
+    device = torch.device(device)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

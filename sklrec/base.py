@@ -1,0 +1,630 @@
+"""Shared estimator machinery.
+
+* :class:`BaseRecommender`: interaction-form validation, raw-id maps, the
+  training matrix ``interactions_``, ``predict`` / ``recommend`` / ``score``.
+* :class:`TorchRecommender`: builds a skorch net in ``fit`` and keeps it as
+  ``net_``; trains on positives plus negatives drawn afresh every epoch.
+* ``_RecNet``: the internal :class:`skorch.NeuralNet` subclass with a batch
+  iterator over tensors and an epoch loop that does not sync with the device
+  per batch.
+"""
+
+import copy
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, EpochTimer, PrintLog
+
+from ._interactions import (
+    IdMap,
+    as_id_column,
+    build_interactions,
+    check_target,
+    mask_seen,
+    show_ids,
+)
+from ._utils import check_device, draw_seed, keep_state_on_error, seeded
+from .callbacks import ValidationNDCG
+from .sampling import NegativeIndex, sample_negatives
+
+__all__ = ["BaseRecommender", "TorchRecommender"]
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "adagrad": torch.optim.Adagrad,
+    "rmsprop": torch.optim.RMSprop,
+}
+_HANDLE_UNKNOWN = ("warn", "ignore", "error")
+# Floats one scoring chunk may hold: users x items x per-pair width.
+_SCORE_BUDGET = 2**25
+# early_stopping="auto" turns on from this many positive interactions
+_AUTO_EARLY_STOPPING = 10_000
+# users whose held-out interaction is scored after every epoch, at most
+_MAX_VALIDATION_USERS = 10_000
+_INTERNAL_CALLBACKS = ("sklrec_validation", "sklrec_early_stopping")
+
+
+def _silent(*args, **kwargs):
+    """Drop skorch's messages (a picklable sink)."""
+
+
+def _check_int(value, name, minimum=1):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+class BaseRecommender(BaseEstimator):
+    """Shared machinery of every recommender on interaction-form input.
+
+    Subclasses implement ``_fit_model(user_index, item_index, positives)`` and
+    the scoring protocol ``_score_pairs(users, items)`` and
+    ``_score_all(users)`` on 1-based index tensors (0 is an unknown id).
+    """
+
+    # ensure_min_samples for fit: models that draw negatives need two rows
+    _min_samples = 1
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.target_tags.required = False
+        return tags
+
+    # -- input ---------------------------------------------------------------
+    def _check_X(self, X, *, reset):
+        if isinstance(X, (list, tuple)) and len(X) and not hasattr(X[0], "__array__"):
+            # keep ints and strings of a list of tuples apart (np.asarray would
+            # turn a (1, "a") row into ("1", "a"))
+            rows = list(X)
+            arr = np.empty((len(rows), len(rows[0]) if np.ndim(rows[0]) else 1), dtype=object)
+            try:
+                arr[:] = rows
+            except ValueError as exc:
+                raise ValueError(f"X rows must all have the same length: {exc}") from None
+            X = arr
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=None,
+            ensure_all_finite=False,
+            # after fit, validate_data's own check on n_features_in_ is the clearer one
+            ensure_min_features=2 if reset else 1,
+            ensure_min_samples=self._min_samples if reset else 1,
+        )
+
+    def _check_params(self):
+        if self.handle_unknown not in _HANDLE_UNKNOWN:
+            raise ValueError(
+                f"handle_unknown must be one of {_HANDLE_UNKNOWN}; got {self.handle_unknown!r}"
+            )
+
+    def _positive_rows(self, X, y):
+        """Boolean mask of the rows that count as positive interactions."""
+        threshold = getattr(self, "positive_threshold", None)
+        if y is not None:
+            y = check_target(y, len(X))
+        if threshold is None:
+            return np.ones(len(X), dtype=bool)
+        if y is None:
+            raise ValueError(
+                f"positive_threshold={threshold!r} needs y (ratings or weights); y is None"
+            )
+        mask = y >= threshold
+        if not mask.any():
+            raise ValueError(
+                f"no row has y >= positive_threshold={threshold!r}: nothing to learn from"
+            )
+        return mask
+
+    @keep_state_on_error
+    def fit(self, X, y=None):
+        """Fit the model to interactions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Column 0 holds user ids, column 1 item ids (ints or strings);
+            further columns are context and are ignored.
+        y : array-like of shape (n_samples,), default=None
+            Ratings or weights. Without ``positive_threshold`` every row is a
+            positive interaction and ``y`` is only checked; with it, rows with
+            ``y >= positive_threshold`` are the positives.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, epochs=None)
+
+    def _fit(self, X, y, epochs):
+        self._check_params()
+        X = self._check_X(X, reset=True)
+        positive = self._positive_rows(X, y)
+        users = as_id_column(X[:, 0], "user")
+        items = as_id_column(X[:, 1], "item")
+        self.users_, user_index = np.unique(users, return_inverse=True)
+        self.items_, item_index = np.unique(items, return_inverse=True)
+        self.interactions_ = build_interactions(
+            user_index[positive], item_index[positive], len(self.users_), len(self.items_)
+        )
+        self._fit_model(user_index[positive], item_index[positive], epochs=epochs)
+        return self
+
+    def _fit_model(self, user_index, item_index, epochs):
+        """Learn from 0-based positive pairs (``epochs=None``: the full schedule)."""
+        raise NotImplementedError
+
+    # -- id maps ---------------------------------------------------------------
+    @property
+    def n_users_(self):
+        """Number of users seen in ``fit``."""
+        return len(self.users_)
+
+    @property
+    def n_items_(self):
+        """Number of items seen in ``fit``."""
+        return len(self.items_)
+
+    def _encode(self, values, kind):
+        ids = self.users_ if kind == "user" else self.items_
+        return IdMap(ids, kind).encode_known(
+            values, self.handle_unknown, estimator_name=type(self).__name__
+        )
+
+    def _encode_X(self, X):
+        """Validate ``X`` and return 1-based user and item indices (0 = unknown)."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        users, known_users = self._encode(X[:, 0], "user")
+        items, known_items = self._encode(X[:, 1], "item")
+        return users, items, known_users & known_items
+
+    # -- scoring protocol ---------------------------------------------------------
+    @property
+    def _device(self):
+        return torch.device("cpu")
+
+    def _pair_width(self):
+        return 1
+
+    def _score_pairs(self, users, items):
+        """Scores of broadcastable 1-based index tensors ``users`` and ``items``."""
+        raise NotImplementedError
+
+    def _score_all(self, users):
+        """Scores of ``users`` (1-based, shape (B,)) against every item: (B, n_items_)."""
+        raise NotImplementedError
+
+    def _user_chunks(self, n):
+        """Slices of at most as many users as a scoring chunk can hold."""
+        step = max(1, _SCORE_BUDGET // max(1, self.n_items_ * self._pair_width()))
+        return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+    # -- public API -------------------------------------------------------------
+    def predict(self, X):
+        """Relevance score of each (user, item) row of ``X``; higher is better.
+
+        Rows with a user or item unseen in ``fit`` get ``-inf`` (the lowest
+        score) and a warning, or a ``ValueError`` if
+        ``handle_unknown="error"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Interactions in the form given to ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        users, items, known = self._encode_X(X)
+        scores = np.full(len(users), -np.inf)
+        if known.any():
+            u = torch.as_tensor(users[known], device=self._device)
+            i = torch.as_tensor(items[known], device=self._device)
+            step = 1 << 18
+            parts = [
+                self._score_pairs(u[s : s + step], i[s : s + step]) for s in range(0, len(u), step)
+            ]
+            scores[known] = torch.cat(parts).double().cpu().numpy()
+        return scores
+
+    def recommend(self, users, k=10, exclude_seen=True):
+        """Return the top ``k`` items for each user, best first.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users,)
+            Raw user ids. Users unseen in ``fit`` are served from an empty
+            history (with a warning), unless ``handle_unknown="error"``.
+        k : int, default=10
+            Items per user; at most the size of the catalogue.
+        exclude_seen : bool, default=True
+            Leave out the items each user interacted with in ``fit``.
+
+        Returns
+        -------
+        items : ndarray of shape (n_users, k)
+            Raw item ids.
+        """
+        check_is_fitted(self)
+        users = np.asarray(users)
+        if users.ndim != 1:
+            raise ValueError(f"users must be a 1-d array of ids; got shape {users.shape}")
+        k = _check_int(k, "k")
+        if k > self.n_items_:
+            raise ValueError(f"k={k} is larger than the catalogue of {self.n_items_} items")
+        index, known = self._encode(users, "user")
+        if exclude_seen and known.any():
+            seen = np.diff(self.interactions_.indptr)[index[known] - 1]
+            short = seen > self.n_items_ - k
+            if short.any():
+                raise ValueError(
+                    f"k={k} is more than the unseen items of user(s) "
+                    f"{show_ids(users[known][short])} (the catalogue has {self.n_items_} "
+                    "items); lower k or pass exclude_seen=False"
+                )
+        top = np.empty((len(users), k), dtype=np.int64)
+        index_t = torch.as_tensor(index, device=self._device)
+        with torch.inference_mode():
+            for chunk in self._user_chunks(len(users)):
+                scores = self._score_all(index_t[chunk])
+                if exclude_seen:
+                    mask_seen(scores, self.interactions_, index[chunk])
+                top[chunk] = torch.topk(scores, k, dim=1).indices.cpu().numpy()
+        return self.items_[top]
+
+    def score(self, X, y=None):
+        """NDCG@10 over the full catalogue, items seen in ``fit`` excluded.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Held-out interactions: each row is a relevant (user, item) pair.
+        y : array-like of shape (n_samples,), default=None
+            With ``positive_threshold``, only rows with ``y >= threshold``
+            count as relevant.
+
+        Returns
+        -------
+        score : float
+        """
+        from .metrics import evaluate_ranking
+
+        return evaluate_ranking(self, X, y, metrics=("ndcg",), k=10)["ndcg"]
+
+
+class _Positives:
+    """Training set of positive pairs that draws a fresh epoch of negatives.
+
+    ``epoch(generator)`` returns ``(X, y)``: pointwise, the positives and
+    ``n_negatives`` sampled items per positive with 1/0 labels; pairwise, one
+    (user, positive, negative) triple per sampled negative with label 1, to
+    be scored by the difference of the two logits (BPR).
+    """
+
+    def __init__(self, user_index, item_index, interactions, n_negatives, pairwise, device):
+        self.users = torch.as_tensor(user_index, dtype=torch.int64, device=device)
+        self.items = torch.as_tensor(item_index, dtype=torch.int64, device=device) + 1
+        self.index = NegativeIndex.from_csr(interactions, device=device)
+        self.n_negatives = n_negatives
+        self.pairwise = pairwise
+
+    def __len__(self):
+        return len(self.users) * (self.n_negatives + (not self.pairwise))
+
+    def epoch(self, generator):
+        users = self.users.repeat(self.n_negatives)
+        negatives = sample_negatives(users, self.index, generator) + 1
+        users = users + 1
+        if self.pairwise:
+            x = {"users": users, "items": self.items.repeat(self.n_negatives)}
+            x["neg_items"] = negatives
+            return x, torch.ones(len(users), device=users.device)
+        x = {
+            "users": torch.cat([self.users + 1, users]),
+            "items": torch.cat([self.items, negatives]),
+        }
+        y = torch.zeros(len(x["users"]), device=users.device)
+        y[: len(self.users)] = 1.0
+        return x, y
+
+
+class _EpochBatches:
+    """Batches cut from one epoch of tensors; every pass draws a new epoch."""
+
+    def __init__(self, dataset, batch_size, generator, shuffle):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.generator = generator
+        self.shuffle = shuffle
+
+    def __iter__(self):
+        x, y = self.dataset.epoch(self.generator)
+        if self.shuffle:
+            perm = torch.randperm(len(y), generator=self.generator, device=y.device)
+            x = {key: value[perm] for key, value in x.items()}
+            y = y[perm]
+        bs = self.batch_size
+        for start in range(0, len(y), bs):
+            yield (
+                {key: value[start : start + bs] for key, value in x.items()},
+                y[start : start + bs],
+            )
+
+
+class _RecNet(NeuralNet):
+    """skorch net over tensor batches, with a sync-free epoch loop.
+
+    * ``get_iterator`` cuts batches from whole-epoch tensors on the device
+      (no per-sample ``Dataset``); ``iterator_train__seed`` seeds the draw.
+    * the loss is summed on the device and read once per epoch, and no
+      per-batch history rows are kept (they would bloat every pickle).
+    * a pairwise batch (with ``neg_items``) is scored by the difference of
+      the positive and negative logits.
+    """
+
+    def get_default_callbacks(self):
+        return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        pass
+
+    def get_dataset(self, X, y=None):
+        return X
+
+    def get_iterator(self, dataset, training=False):
+        params = self.get_params_for("iterator_train" if training else "iterator_valid")
+        seed = int(params.get("seed", 0)) + len(self.history)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        return _EpochBatches(dataset, self.batch_size, generator, shuffle=training)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        total = torch.zeros((), device=self.device)
+        n_samples = n_batches = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            size = len(batch[1])
+            total += step["loss"].detach() * size
+            n_samples += size
+            n_batches += 1
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.history.record(prefix + "_loss", (total / max(n_samples, 1)).item())
+        self.history.record(prefix + "_batch_count", n_batches)
+
+    def infer(self, x, **fit_params):
+        if "neg_items" in x:
+            users = x["users"]
+            return self.module_(users, x["items"]) - self.module_(users, x["neg_items"])
+        return self.module_(x["users"], x["items"])
+
+
+class TorchRecommender(BaseRecommender):
+    """A recommender whose scores come from a PyTorch module trained by skorch.
+
+    Subclasses define ``_module_params()`` (the module class and its keyword
+    arguments) and may set ``_pairwise = True`` to train with BPR.
+    """
+
+    _min_samples = 2
+    _pairwise = False
+
+    def _module_params(self):
+        raise NotImplementedError
+
+    def _check_params(self):
+        super()._check_params()
+        _check_int(self.max_epochs, "max_epochs", minimum=0)
+        _check_int(self.batch_size, "batch_size")
+        _check_int(self.n_negatives, "n_negatives")
+        _check_int(self.n_iter_no_change, "n_iter_no_change")
+        if self.early_stopping not in ("auto", True, False):
+            raise ValueError(
+                f'early_stopping must be "auto", True or False; got {self.early_stopping!r}'
+            )
+        if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number; got {self.lr!r}")
+        if not (isinstance(self.weight_decay, numbers.Real) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a number >= 0; got {self.weight_decay!r}")
+        self._optimizer_class()
+        return check_device(self.device)
+
+    def _optimizer_class(self):
+        opt = self.optimizer
+        if isinstance(opt, str) and opt.lower() in _OPTIMIZERS:
+            return _OPTIMIZERS[opt.lower()]
+        if isinstance(opt, type) and issubclass(opt, torch.optim.Optimizer):
+            return opt
+        raise ValueError(
+            f"optimizer must be one of {sorted(_OPTIMIZERS)} or a torch.optim.Optimizer "
+            f"subclass; got {opt!r}"
+        )
+
+    def _check_negatives(self, interactions):
+        """Every user with positives needs ``n_negatives`` unseen items."""
+        degree = np.diff(interactions.indptr)
+        free = self.n_items_ - degree
+        active = degree > 0
+        if (active & (free == 0)).any():
+            raise ValueError(
+                f"user(s) {show_ids(self.users_[active & (free == 0)])} interacted with "
+                f"every one of the {self.n_items_} items: no negative can be drawn for them"
+            )
+        short = active & (free < self.n_negatives)
+        if short.any():
+            raise ValueError(
+                f"n_negatives={self.n_negatives} is larger than the items left unseen by "
+                f"user(s) {show_ids(self.users_[short])} (as few as {free[short].min()})"
+            )
+
+    def _split_validation(self, user_index, item_index, seed):
+        """Hold out one random positive of each user with at least three.
+
+        Returns the training pairs and the held-out ones as 1-based index
+        arrays (``None`` when early stopping is off). The held-out pairs stay
+        in ``interactions_``: they are never drawn as negatives.
+        """
+        on = self.early_stopping
+        if on == "auto":
+            on = len(user_index) >= _AUTO_EARLY_STOPPING
+        if not on:
+            return user_index, item_index, None
+        rng = np.random.RandomState(seed)
+        counts = np.bincount(user_index, minlength=self.n_users_)
+        eligible = np.flatnonzero(counts >= 3)
+        if len(eligible) > _MAX_VALIDATION_USERS:
+            eligible = np.sort(rng.choice(eligible, _MAX_VALIDATION_USERS, replace=False))
+        if not len(eligible):
+            raise ValueError(
+                "early_stopping needs users with at least 3 positive interactions to hold "
+                "one out; there are none (pass early_stopping=False)"
+            )
+        order = np.lexsort((rng.random_sample(len(user_index)), user_index))
+        held = order[(np.cumsum(counts) - counts)[eligible]]
+        train = np.ones(len(user_index), dtype=bool)
+        train[held] = False
+        valid = (user_index[held] + 1, item_index[held] + 1)
+        return user_index[train], item_index[train], valid
+
+    def _early_stopping_callbacks(self, valid):
+        if valid is None:
+            return []
+        stop = EarlyStopping(
+            monitor=ValidationNDCG.name_,
+            patience=self.n_iter_no_change,
+            lower_is_better=False,
+            load_best=True,
+            sink=print if self.verbose else _silent,
+        )
+        return list(zip(_INTERNAL_CALLBACKS, (ValidationNDCG(*valid), stop), strict=True))
+
+    def _make_net(self, module, seed, device, valid=None, **module_kwargs):
+        return _RecNet(
+            module=module,
+            **{f"module__{key}": value for key, value in module_kwargs.items()},
+            module__n_users=self.n_users_ + 1,
+            module__n_items=self.n_items_ + 1,
+            criterion=torch.nn.BCEWithLogitsLoss,
+            optimizer=self._optimizer_class(),
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            callbacks=list(copy.deepcopy(self.callbacks) or [])
+            + self._early_stopping_callbacks(valid),
+            train_split=None,
+            iterator_train__seed=seed,
+            device=str(device),
+            verbose=self.verbose,
+        )
+
+    def _training_data(self, user_index, item_index, device):
+        return _Positives(
+            user_index, item_index, self.interactions_, self.n_negatives, self._pairwise, device
+        )
+
+    def _fit_model(self, user_index, item_index, epochs):
+        device = check_device(self.device)
+        self._seed = draw_seed(self.random_state)
+        self._check_negatives(self.interactions_)
+        valid = None
+        if epochs is None:  # partial_fit trains one epoch and never stops early
+            user_index, item_index, valid = self._split_validation(
+                user_index, item_index, self._seed
+            )
+        data = self._training_data(user_index, item_index, device)
+        with seeded(self._seed, device):
+            self._train(data, device, self._seed, epochs, valid)
+
+    def _train(self, data, device, seed, epochs, valid):
+        """Build and train ``net_``; ``epochs=None`` means ``max_epochs``."""
+        module, kwargs = self._module_params()
+        self._run(self._make_net(module, seed, device, valid, **kwargs), data, epochs)
+
+    def _run(self, net, data, epochs=None):
+        """Train ``net`` as ``net_``, lending it this estimator for the callbacks.
+
+        Early stopping's own callbacks are dropped afterwards, so that a later
+        ``partial_fit`` trains exactly one more epoch.
+        """
+        self.net_ = net
+        net.recommender_ = self
+        try:
+            net.partial_fit(data, None, epochs=epochs)
+        finally:
+            del net.recommender_
+            if net.initialized_:
+                net.callbacks_ = [c for c in net.callbacks_ if c[0] not in _INTERNAL_CALLBACKS]
+            net.callbacks = [
+                c
+                for c in net.callbacks
+                if not (isinstance(c, tuple) and c[0] in _INTERNAL_CALLBACKS)
+            ]
+        return net
+
+    @keep_state_on_error
+    def partial_fit(self, X, y=None):
+        """Train one more epoch on ``X`` (one epoch from scratch if unfitted).
+
+        The ids of ``X`` must have been seen in the first fit; its positives
+        join ``interactions_``. Optuna's pruning calls this once per step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+        y : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        if not hasattr(self, "net_"):
+            return self._fit(X, y, epochs=1)
+        self._check_params()
+        device = self.net_.device
+        X = self._check_X(X, reset=False)
+        positive = self._positive_rows(X, y)
+        users, _ = IdMap(self.users_, "user").encode_known(
+            X[:, 0], "error", estimator_name=type(self).__name__
+        )
+        items, _ = IdMap(self.items_, "item").encode_known(
+            X[:, 1], "error", estimator_name=type(self).__name__
+        )
+        users, items = users[positive] - 1, items[positive] - 1
+        new = build_interactions(users, items, self.n_users_, self.n_items_)
+        self.interactions_ = (self.interactions_ + new).sign().tocsr()
+        self._check_negatives(self.interactions_)
+        data = self._training_data(users, items, device)
+        with seeded(self._seed + len(self.net_.history), device):
+            self._run(self.net_, data, epochs=1)
+        return self
+
+    # -- scoring protocol ---------------------------------------------------------
+    @property
+    def _device(self):
+        return torch.device(self.net_.device)
+
+    def _pair_width(self):
+        return getattr(self.net_.module_, "pair_width", 1)
+
+    def _score_pairs(self, users, items):
+        module = self.net_.module_.eval()
+        with torch.inference_mode():
+            return module(users, items).float()
+
+    def _score_all(self, users):
+        module = self.net_.module_.eval()
+        with torch.inference_mode():
+            return module.score_all(users)[:, 1:].float()

@@ -1,0 +1,504 @@
+"""Ranking metrics and scorers.
+
+Two protocols, both vectorised in torch on the estimator's device:
+
+* **full ranking** (default): each test user's held-out items are ranked
+  against the whole catalogue, minus the items the user interacted with in
+  ``fit``; metrics are averaged over users.
+* **sampled** (``n_negatives=`` or ``negatives=``): each held-out row is
+  ranked against ``n_negatives`` items drawn, with a fixed seed, among those
+  the user has neither a training nor a test interaction with (the NCF
+  protocol); metrics are averaged over rows. The draw depends only on the
+  data and the seed, so every model is scored on the same negatives.
+
+Ties are broken against the relevant item (a constant scorer earns nothing),
+and a held-out item unknown to the model counts as a miss.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ._interactions import IdMap, as_id_column, check_target, mask_seen, show_ids
+from ._utils import draw_seed
+from .sampling import NegativeIndex, sample_distinct_negatives
+
+__all__ = [
+    "METRICS",
+    "auc_score",
+    "evaluate_ranking",
+    "hit_rate_at_k",
+    "RankingScorer",
+    "make_ranking_scorer",
+    "map_at_k",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "precision_at_k",
+    "recall_at_k",
+]
+
+METRICS = ("hit_rate", "ndcg", "map", "mrr", "precision", "recall", "auc")
+
+
+# -- the core: metrics from the ranks of relevant items ---------------------------
+def _per_query(rank, above_neg, query, n_rel, n_neg, k, metrics):
+    """Per-query metric values from the ranks of relevant entries.
+
+    Parameters
+    ----------
+    rank : tensor of shape (R,)
+        0-based position of each rankable relevant entry among all candidates
+        (ties counted against it).
+    above_neg : tensor of shape (R,)
+        Negatives scored at least as high as the entry.
+    query : LongTensor of shape (R,)
+        Query (user or row) of each entry.
+    n_rel : tensor of shape (Q,)
+        Relevant entries per query, unrankable ones included (they are misses).
+    n_neg : tensor of shape (Q,)
+        Negative candidates per query.
+    """
+    n_queries, dev = len(n_rel), n_rel.device
+    rank, above_neg, n_rel, n_neg = (
+        rank.double(),
+        above_neg.double(),
+        n_rel.double(),
+        n_neg.double(),
+    )
+    hit = (rank < k).double()
+
+    def per_query(values):
+        return torch.zeros(n_queries, dtype=torch.float64, device=dev).index_add_(0, query, values)
+
+    n_hits = per_query(hit)
+    out = {}
+    if "hit_rate" in metrics:
+        out["hit_rate"] = (n_hits > 0).double()
+    if "precision" in metrics:
+        out["precision"] = n_hits / k
+    if "recall" in metrics:
+        out["recall"] = n_hits / n_rel
+    if "ndcg" in metrics:
+        gains = 1.0 / torch.log2(torch.arange(k, device=dev, dtype=torch.float64) + 2)
+        ideal = torch.cat([gains.new_zeros(1), torch.cumsum(gains, 0)])
+        dcg = per_query(hit / torch.log2(rank + 2))
+        out["ndcg"] = dcg / ideal[torch.clamp(n_rel, max=k).long()]
+    if "mrr" in metrics:
+        out["mrr"] = torch.zeros(n_queries, dtype=torch.float64, device=dev).scatter_reduce_(
+            0, query, hit / (rank + 1), reduce="amax"
+        )
+    if "map" in metrics:
+        # j-th best relevant entry of its query: precision at its rank is j / (rank + 1)
+        order = torch.argsort(query * (rank.max() + 2 if len(rank) else 1) + rank)
+        q_sorted, hit_sorted, rank_sorted = query[order], hit[order], rank[order]
+        counts = torch.bincount(q_sorted, minlength=n_queries)
+        start = torch.cumsum(counts, 0) - counts
+        j = torch.arange(len(order), device=dev) - start[q_sorted] + 1
+        ap = per_query(hit_sorted * j / (rank_sorted + 1))
+        out["map"] = ap / torch.clamp(n_rel, max=k)
+    if "auc" in metrics:
+        frac = above_neg / n_neg[query]
+        # an unrankable relevant entry counts as ranked below every negative
+        out["auc"] = 1.0 - (per_query(frac) + (n_rel - per_query(torch.ones_like(frac)))) / n_rel
+    return out
+
+
+def _rank_in_rows(scores, rows, cols):
+    """Ranks of the entries ``(rows, cols)`` of ``scores`` within their rows.
+
+    Returns ``(rank, above_neg)``: candidates and non-relevant candidates
+    (other entries of ``(rows, cols)`` being the relevant ones) scored at
+    least as high, the entry itself excluded. Entries must be sorted by row.
+    ``-inf`` scores are not candidates.
+    """
+    n_rows = scores.shape[0]
+    value = scores[rows, cols]
+    counts = torch.bincount(rows, minlength=n_rows)
+    width = int(counts.max()) if len(rows) else 0
+    slot = torch.arange(len(rows), device=scores.device) - (torch.cumsum(counts, 0) - counts)[rows]
+    padded = torch.full(
+        (n_rows, max(width, 1)), -torch.inf, dtype=scores.dtype, device=scores.device
+    )
+    padded[rows, slot] = value
+    n = scores.shape[1]
+    ge_all = n - torch.searchsorted(torch.sort(scores, dim=1).values, padded, side="left")
+    ge_rel = padded.shape[1] - torch.searchsorted(
+        torch.sort(padded, dim=1).values, padded, side="left"
+    )
+    ge_all, ge_rel = ge_all[rows, slot], ge_rel[rows, slot]
+    return ge_all - 1, ge_all - ge_rel
+
+
+def _average(per_query):
+    return {name: float(values.mean()) for name, values in per_query.items()}
+
+
+def _check_metrics(metrics, k):
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {METRICS}")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be an integer >= 1; got {k!r}")
+    return metrics
+
+
+# -- metrics of score arrays ---------------------------------------------------------
+def _array_metric(name, y_true, y_score, k):
+    y_true = y_true.toarray() if sp.issparse(y_true) else np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    if y_true.ndim == 1:
+        y_true, y_score = y_true[None], y_score[None]
+    if y_true.shape != y_score.shape or y_true.ndim != 2:
+        raise ValueError(
+            f"y_true and y_score must have the same shape (n_queries, n_items); "
+            f"got {y_true.shape} and {y_score.shape}"
+        )
+    if np.isnan(y_score).any():
+        raise ValueError("y_score contains NaN")
+    relevant = y_true > 0
+    keep = relevant.any(axis=1)
+    if not keep.any():
+        raise ValueError("y_true has no relevant entry: the metric is undefined")
+    relevant, scores = relevant[keep], torch.as_tensor(y_score[keep])
+    rows, cols = (torch.as_tensor(a) for a in np.nonzero(relevant))
+    rank, above_neg = _rank_in_rows(scores, rows, cols)
+    n_rel = torch.as_tensor(relevant.sum(axis=1))
+    n_neg = (scores > -torch.inf).sum(dim=1) - n_rel
+    per_q = _per_query(rank, above_neg, rows, n_rel, n_neg, k, (name,))
+    return float(per_q[name].mean())
+
+
+def _make_array_metric(name, doc):
+    def metric(y_true, y_score, *, k=10):
+        _check_metrics(name, k)
+        return _array_metric(name, y_true, y_score, k)
+
+    metric.__name__ = f"{name}_at_k"
+    metric.__doc__ = f"""{doc}
+
+    Each row of ``y_score`` ranks the items of one query (a user); ties are
+    broken against the relevant item; ``-inf`` marks an item that is not a
+    candidate. Rows of ``y_true`` without a relevant item are left out of the
+    mean.
+
+    Parameters
+    ----------
+    y_true : array-like or sparse matrix of shape (n_queries, n_items)
+        Relevance: entries > 0 are relevant.
+    y_score : array-like of shape (n_queries, n_items)
+        Predicted scores, higher is better.
+    k : int, default=10
+        Cut-off.
+
+    Returns
+    -------
+    score : float
+        The mean over queries.
+    """
+    return metric
+
+
+hit_rate_at_k = _make_array_metric(
+    "hit_rate", "Share of queries with a relevant item in the top k."
+)
+ndcg_at_k = _make_array_metric(
+    "ndcg", "Normalised discounted cumulative gain of the top k (binary relevance)."
+)
+map_at_k = _make_array_metric(
+    "map", "Mean average precision at k (divided by min(k, relevant items))."
+)
+mrr_at_k = _make_array_metric(
+    "mrr", "Mean reciprocal rank of the first relevant item, 0 beyond k."
+)
+precision_at_k = _make_array_metric("precision", "Relevant items in the top k, divided by k.")
+recall_at_k = _make_array_metric(
+    "recall", "Relevant items in the top k, divided by the relevant items."
+)
+
+
+def auc_score(y_true, y_score):
+    """Per-query area under the ROC curve, averaged over queries.
+
+    The share of (relevant, non-relevant) pairs ordered correctly, ties
+    counted as wrong. It looks at the whole ranking, so it takes no ``k``.
+
+    Parameters
+    ----------
+    y_true : array-like or sparse matrix of shape (n_queries, n_items)
+        Relevance: entries > 0 are relevant.
+    y_score : array-like of shape (n_queries, n_items)
+        Predicted scores, higher is better.
+
+    Returns
+    -------
+    score : float
+    """
+    return _array_metric("auc", y_true, y_score, 1)
+
+
+# -- metrics of a fitted recommender ---------------------------------------------------
+def _unwrap(estimator, X):
+    """Return a Pipeline's final recommender and ``X`` through its other steps."""
+    while hasattr(estimator, "steps"):
+        X = estimator[:-1].transform(X) if len(estimator.steps) > 1 else X
+        estimator = estimator[-1]
+    return estimator, X
+
+
+def evaluate_ranking(
+    estimator,
+    X,
+    y=None,
+    *,
+    metrics=METRICS,
+    k=10,
+    n_negatives=None,
+    negatives=None,
+    random_state=0,
+):
+    """Ranking metrics of a fitted recommender on held-out interactions.
+
+    Parameters
+    ----------
+    estimator : fitted recommender or Pipeline ending in one
+    X : array-like of shape (n_samples, n_columns)
+        Held-out interactions; each row is a relevant (user, item) pair.
+    y : array-like of shape (n_samples,), default=None
+        If the estimator has a ``positive_threshold``, only rows with
+        ``y >= positive_threshold`` are relevant.
+    metrics : str or sequence of str, default=METRICS
+        Any of "hit_rate", "ndcg", "map", "mrr", "precision", "recall", "auc".
+    k : int, default=10
+        Cut-off.
+    n_negatives : int, default=None
+        Rank each row against this many sampled negatives (the NCF protocol)
+        instead of the full catalogue.
+    negatives : array-like of shape (n_relevant_rows, n), default=None
+        Explicit negatives (raw item ids) for each relevant row, such as the
+        NCF paper's own; overrides ``n_negatives``.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the negative draw.
+
+    Returns
+    -------
+    scores : dict
+        Metric name -> mean value.
+    """
+    estimator, X = _unwrap(estimator, X)
+    check_is_fitted(estimator)
+    metrics = _check_metrics(metrics, k)
+    X = estimator._check_X(X, reset=False)
+    threshold = getattr(estimator, "positive_threshold", None)
+    if y is not None:
+        y = check_target(y, len(X))
+        if threshold is not None:
+            X = X[y >= threshold]
+    if not len(X):
+        raise ValueError("X holds no relevant interaction to evaluate")
+    raw_users = X[:, 0]
+    users, _ = estimator._encode(raw_users, "user")
+    items, known_items = estimator._encode(X[:, 1], "item")
+    # one query per raw user: distinct unknown users must not share index 0
+    _, query = np.unique(as_id_column(raw_users, "user"), return_inverse=True)
+    if negatives is not None or n_negatives is not None:
+        return _evaluate_sampled(
+            estimator, users, items, known_items, query, metrics, k, n_negatives, negatives,
+            random_state,
+        )  # fmt: skip
+    # distinct unknown items per query count as misses; tell them apart by raw id
+    unknown = np.zeros(query.max() + 1, dtype=np.int64)
+    if not known_items.all():
+        _, codes = np.unique(as_id_column(X[~known_items, 1], "item"), return_inverse=True)
+        pairs = np.unique(np.c_[query[~known_items], codes], axis=0)
+        unknown = np.bincount(pairs[:, 0], minlength=len(unknown))
+    return _evaluate_full(estimator, users, items, known_items, query, unknown, metrics, k)
+
+
+def evaluate_encoded(estimator, users, items, *, metrics=("ndcg",), k=10):
+    """Full-ranking metrics of held-out (user, item) pairs given as 1-based indices.
+
+    The fast path for validation during ``fit``: no id mapping, no checks.
+    """
+    _, query = np.unique(users, return_inverse=True)
+    known = np.ones(len(users), dtype=bool)
+    unknown = np.zeros(query.max() + 1, dtype=np.int64)
+    return _evaluate_full(estimator, users, items, known, query, unknown, metrics, k)
+
+
+def _query_users(users, query):
+    first = np.zeros(query.max() + 1, dtype=np.int64)
+    first[query] = np.arange(len(query))
+    return users[first]
+
+
+def _evaluate_full(est, users, items, known_items, query, n_unknown, metrics, k):
+    n_queries = query.max() + 1
+    q_users = _query_users(users, query)
+    # distinct relevant items per query; unknown items stay as misses
+    rel = sp.csr_matrix(
+        (np.ones(known_items.sum(), np.float32), (query[known_items], items[known_items] - 1)),
+        shape=(n_queries, est.n_items_),
+    )
+    rel.sum_duplicates()
+    rel.data[:] = 1
+    dev = est._device
+    q_users_t = torch.as_tensor(q_users, device=dev)
+    parts = []
+    with torch.inference_mode():
+        for chunk in est._user_chunks(n_queries):
+            scores = est._score_all(q_users_t[chunk]).clone()
+            rel_chunk = rel[chunk]
+            mask_seen(scores, est.interactions_, q_users[chunk], keep=rel_chunk)
+            if torch.isnan(scores).any():
+                raise ValueError(f"{type(est).__name__} produced NaN scores")
+            coo = rel_chunk.tocoo()
+            rows = torch.as_tensor(coo.row.astype(np.int64), device=dev)
+            cols = torch.as_tensor(coo.col.astype(np.int64), device=dev)
+            order = torch.argsort(rows * est.n_items_ + cols)
+            rows, cols = rows[order], cols[order]
+            rank, above_neg = _rank_in_rows(scores, rows, cols)
+            n_rel_known = torch.as_tensor(np.diff(rel_chunk.indptr), device=dev)
+            n_rel = n_rel_known + torch.as_tensor(n_unknown[chunk], device=dev)
+            n_neg = (scores > -torch.inf).sum(dim=1) - n_rel_known
+            parts.append(_per_query(rank, above_neg, rows, n_rel, n_neg, k, metrics))
+    return {m: float(torch.cat([p[m] for p in parts]).mean()) for m in metrics}
+
+
+def _forbidden_items(est, q_users, query, items, known_items):
+    """Per query: the user's training items and all of its held-out items."""
+    n_queries = len(q_users)
+    known_user = (q_users > 0).astype(np.float32)
+    train = sp.diags(known_user) @ est.interactions_[np.maximum(q_users - 1, 0)]
+    test = sp.csr_matrix(
+        (np.ones(known_items.sum(), np.float32), (query[known_items], items[known_items] - 1)),
+        shape=(n_queries, est.n_items_),
+    )
+    forbidden = (train + test).tocsr()
+    forbidden.eliminate_zeros()
+    return forbidden
+
+
+def _evaluate_sampled(
+    est, users, items, known_items, query, metrics, k, n_negatives, negatives, random_state
+):
+    n_rows = len(users)
+    if negatives is not None:
+        negatives = np.asarray(negatives)
+        if negatives.ndim != 2 or len(negatives) != n_rows or negatives.shape[1] < 1:
+            raise ValueError(
+                f"negatives must have shape (n_relevant_rows={n_rows}, n); got {negatives.shape}"
+            )
+        neg, known = IdMap(est.items_, "item").encode(negatives.ravel())
+        if not known.all():
+            unseen = np.unique(negatives.ravel()[~known])
+            raise ValueError(f"negatives hold item ids unseen in fit: {show_ids(unseen)}")
+        neg = neg.reshape(negatives.shape)
+    else:
+        if not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1:
+            raise ValueError(f"n_negatives must be an integer >= 1; got {n_negatives!r}")
+        q_users = _query_users(users, query)
+        index = NegativeIndex.from_csr(_forbidden_items(est, q_users, query, items, known_items))
+        free = index.n_free.numpy()
+        short = free < n_negatives
+        if short.any():
+            raise ValueError(
+                f"n_negatives={n_negatives} is larger than the items left to sample for "
+                f"user(s) {show_ids(np.unique(est.users_[np.maximum(q_users[short] - 1, 0)]))} "
+                f"(as few as {free[short].min()} of {est.n_items_} items are neither "
+                "training nor held-out positives)"
+            )
+        generator = torch.Generator().manual_seed(draw_seed(random_state))
+        neg = (
+            sample_distinct_negatives(
+                torch.as_tensor(query, dtype=torch.int64), n_negatives, index, generator
+            ).numpy()
+            + 1
+        )
+    n_neg = neg.shape[1]
+    dev = est._device
+    candidates = torch.as_tensor(np.c_[items, neg], device=dev)
+    users_t = torch.as_tensor(users, device=dev)[:, None]
+    step = max(1, (1 << 24) // ((n_neg + 1) * est._pair_width()))
+    ranks = []
+    with torch.inference_mode():
+        for start in range(0, n_rows, step):
+            scores = est._score_pairs(
+                users_t[start : start + step], candidates[start : start + step]
+            )
+            if torch.isnan(scores).any():
+                raise ValueError(f"{type(est).__name__} produced NaN scores")
+            ranks.append((scores[:, 1:] >= scores[:, :1]).sum(dim=1))
+    rank = torch.cat(ranks)
+    rank[torch.as_tensor(~known_items, device=dev)] = n_neg
+    ones = torch.ones(n_rows, device=dev)
+    rows = torch.arange(n_rows, device=dev)
+    return _average(_per_query(rank, rank, rows, ones, ones * n_neg, k, metrics))
+
+
+class RankingScorer:
+    """A scorer for ``scoring=`` of any scikit-learn or Optuna search.
+
+    Calling it as ``scorer(estimator, X, y=None)`` returns one metric of
+    :func:`evaluate_ranking`; greater is better for every metric. Build it
+    with :func:`make_ranking_scorer`.
+    """
+
+    def __init__(self, metric, k, n_negatives, random_state):
+        self.metric = metric
+        self.k = k
+        self.n_negatives = n_negatives
+        self.random_state = random_state
+
+    def __call__(self, estimator, X, y=None):
+        """Return the metric of ``estimator`` on held-out interactions ``X``."""
+        return evaluate_ranking(
+            estimator,
+            X,
+            y,
+            metrics=(self.metric,),
+            k=self.k,
+            n_negatives=self.n_negatives,
+            random_state=self.random_state,
+        )[self.metric]
+
+    def __repr__(self):
+        return (
+            f"make_ranking_scorer({self.metric!r}, k={self.k}, n_negatives={self.n_negatives}, "
+            f"random_state={self.random_state})"
+        )
+
+
+def make_ranking_scorer(metric, k=10, n_negatives=None, random_state=0):
+    """Make a scorer from a ranking metric, for ``scoring=`` in any search.
+
+    Parameters
+    ----------
+    metric : {"hit_rate", "ndcg", "map", "mrr", "precision", "recall", "auc"}
+    k : int, default=10
+        Cut-off.
+    n_negatives : int, default=None
+        Rank each held-out row against this many sampled negatives (drawn
+        with ``random_state``, so every model of a search sees the same
+        ones); ``None`` ranks against the full catalogue.
+    random_state : int, default=0
+        Seed of the negative draw.
+
+    Returns
+    -------
+    scorer : RankingScorer
+        Callable as ``scorer(estimator, X, y=None)``.
+
+    Examples
+    --------
+    >>> from sklrec.metrics import make_ranking_scorer
+    >>> make_ranking_scorer("hit_rate", k=10, n_negatives=99)
+    make_ranking_scorer('hit_rate', k=10, n_negatives=99, random_state=0)
+    """
+    _check_metrics(metric, k)
+    if n_negatives is not None and (
+        not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1
+    ):
+        raise ValueError(f"n_negatives must be None or an integer >= 1; got {n_negatives!r}")
+    return RankingScorer(metric, k, n_negatives, random_state)

@@ -1,0 +1,190 @@
+"""Recommender-system splitters with scikit-learn's CV-splitter protocol.
+
+Each splitter yields ``(train_index, test_index)`` arrays of row positions,
+so it plugs into ``cross_validate``, ``GridSearchCV`` and friends unchanged.
+Users with a single interaction stay entirely in the training part of the
+per-user splitters (a test row of a user the model has never seen would
+measure cold start, not ranking).
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._interactions import as_id_column
+
+__all__ = ["LeaveLastOut", "TemporalSplit", "UserHoldout"]
+
+
+def _column(X, column, what):
+    """One column of ``X`` (by position, or by name for a DataFrame)."""
+    if hasattr(X, "iloc"):
+        if isinstance(column, numbers.Integral):
+            return X.iloc[:, column].to_numpy()
+        return X[column].to_numpy()
+    if not isinstance(column, numbers.Integral):
+        raise ValueError(f"{what}={column!r} names a column, but X is not a DataFrame")
+    arr = np.asarray(X, dtype=object) if isinstance(X, list) else np.asarray(X)
+    if arr.ndim != 2 or column >= arr.shape[1]:
+        raise ValueError(f"X has no column {column} (shape {arr.shape}) for {what}")
+    return arr[:, column]
+
+
+def _order_key(X, time_column):
+    """Sort key of the rows: the time column, or row order when it is None."""
+    if time_column is None:
+        return np.arange(_n_rows(X))
+    values = _column(X, time_column, "time_column")
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = as_id_column(values, "time")
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        raise ValueError("the time column contains NaN")
+    return values
+
+
+def _n_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _user_codes(X):
+    users = as_id_column(_column(X, 0, "user column"), "user")
+    return np.unique(users, return_inverse=True)[1]
+
+
+def _check_fraction(value, name):
+    if not (isinstance(value, numbers.Real) and 0 < value < 1):
+        raise ValueError(f"{name} must be a float in (0, 1); got {value!r}")
+    return float(value)
+
+
+class LeaveLastOut:
+    """Hold out the last ``n_test`` interactions of every user.
+
+    "Last" follows ``time_column`` (ties broken by row order), or row order
+    when it is None. Users with at most ``n_test`` interactions keep them
+    all for training.
+
+    Parameters
+    ----------
+    n_test : int, default=1
+        Interactions held out per user.
+    time_column : int or str, default=None
+        Position (or DataFrame name) of the column that orders the rows.
+
+    Examples
+    --------
+    >>> from sklrec.model_selection import LeaveLastOut
+    >>> X = [[1, "a", 10], [1, "b", 30], [1, "c", 20], [2, "a", 5], [2, "c", 7]]
+    >>> train, test = next(LeaveLastOut(time_column=2).split(X))
+    >>> test.tolist()
+    [1, 4]
+    """
+
+    def __init__(self, n_test=1, *, time_column=None):
+        self.n_test = n_test
+        self.time_column = time_column
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Return the number of splits, 1."""
+        return 1
+
+    def split(self, X, y=None, groups=None):
+        """Yield one ``(train_index, test_index)`` pair."""
+        if not isinstance(self.n_test, numbers.Integral) or self.n_test < 1:
+            raise ValueError(f"n_test must be an integer >= 1; got {self.n_test!r}")
+        users = _user_codes(X)
+        n = len(users)
+        order = np.lexsort((np.arange(n), _order_key(X, self.time_column), users))
+        sorted_users = users[order]
+        counts = np.bincount(users)
+        end = np.cumsum(counts)[sorted_users]
+        from_end = end - np.arange(n)  # 1 for a user's last row, 2 for the one before...
+        test = (from_end <= self.n_test) & (counts[sorted_users] > self.n_test)
+        yield np.sort(order[~test]), np.sort(order[test])
+
+
+class UserHoldout:
+    """Hold out a random fraction of every user's interactions.
+
+    Parameters
+    ----------
+    test_size : float, default=0.2
+        Fraction of each user's interactions held out (rounded, at least one
+        for every user with two or more interactions, never all of them).
+    n_splits : int, default=1
+        Independent random splits, as ``ShuffleSplit`` yields.
+    random_state : int, RandomState instance or None, default=None
+
+    Examples
+    --------
+    >>> from sklrec.model_selection import UserHoldout
+    >>> X = [[u, i] for u in range(3) for i in range(5)]
+    >>> train, test = next(UserHoldout(test_size=0.4, random_state=0).split(X))
+    >>> len(train), len(test)
+    (9, 6)
+    """
+
+    def __init__(self, test_size=0.2, *, n_splits=1, random_state=None):
+        self.test_size = test_size
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Return the number of splits."""
+        return self.n_splits
+
+    def split(self, X, y=None, groups=None):
+        """Yield ``n_splits`` pairs of ``(train_index, test_index)``."""
+        size = _check_fraction(self.test_size, "test_size")
+        if not isinstance(self.n_splits, numbers.Integral) or self.n_splits < 1:
+            raise ValueError(f"n_splits must be an integer >= 1; got {self.n_splits!r}")
+        users = _user_codes(X)
+        n = len(users)
+        counts = np.bincount(users)
+        n_test = np.where(counts > 1, np.clip(np.rint(counts * size), 1, counts - 1), 0)
+        rng = check_random_state(self.random_state)
+        for _ in range(self.n_splits):
+            order = np.lexsort((rng.random(n), users))
+            position = np.arange(n) - (np.cumsum(counts) - counts)[users[order]]
+            test = position < n_test[users[order]]
+            yield np.sort(order[~test]), np.sort(order[test])
+
+
+class TemporalSplit:
+    """Hold out the most recent fraction of all interactions (a global cut).
+
+    Parameters
+    ----------
+    test_size : float, default=0.2
+        Fraction of rows, the latest by ``time_column``, held out.
+    time_column : int or str, default=2
+        Position (or DataFrame name) of the timestamp column.
+
+    Examples
+    --------
+    >>> from sklrec.model_selection import TemporalSplit
+    >>> X = [[1, "a", 3], [2, "b", 1], [1, "c", 4], [2, "a", 2], [3, "a", 5]]
+    >>> train, test = next(TemporalSplit(test_size=0.4).split(X))
+    >>> test.tolist()
+    [2, 4]
+    """
+
+    def __init__(self, test_size=0.2, *, time_column=2):
+        self.test_size = test_size
+        self.time_column = time_column
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Return the number of splits, 1."""
+        return 1
+
+    def split(self, X, y=None, groups=None):
+        """Yield one ``(train_index, test_index)`` pair."""
+        size = _check_fraction(self.test_size, "test_size")
+        key = _order_key(X, self.time_column)
+        n = len(key)
+        n_test = int(np.clip(np.rint(n * size), 1, n - 1))
+        order = np.lexsort((np.arange(n), key))
+        yield np.sort(order[: n - n_test]), np.sort(order[n - n_test :])

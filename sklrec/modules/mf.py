@@ -1,0 +1,59 @@
+"""Matrix factorisation: a dot product of embeddings plus biases."""
+
+import torch
+from torch import nn
+
+__all__ = ["MatrixFactorization"]
+
+
+class MatrixFactorization(nn.Module):
+    """``p_u . q_i + b_u + b_i + b``.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Embedding rows, padding row 0 (an unknown id) included.
+    embedding_dim : int, default=32
+    bias : bool, default=True
+        Learn user, item and global biases. The padding row of each bias is
+        zero, so an unknown user or item contributes nothing.
+    init_std : float, default=0.01
+        Standard deviation of the normal initialisation of the embeddings.
+    """
+
+    pair_width = 1
+
+    def __init__(self, n_users, n_items, embedding_dim=32, bias=True, init_std=0.01):
+        super().__init__()
+        self.user = nn.Embedding(n_users, embedding_dim, padding_idx=0)
+        self.item = nn.Embedding(n_items, embedding_dim, padding_idx=0)
+        for emb in (self.user, self.item):
+            nn.init.normal_(emb.weight, std=init_std)
+            with torch.no_grad():
+                emb.weight[0].zero_()
+        self.bias = bias
+        if bias:
+            self.user_bias = nn.Embedding(n_users, 1, padding_idx=0)
+            self.item_bias = nn.Embedding(n_items, 1, padding_idx=0)
+            nn.init.zeros_(self.user_bias.weight)
+            nn.init.zeros_(self.item_bias.weight)
+            self.global_bias = nn.Parameter(torch.zeros(()))
+
+    def forward(self, users, items):
+        """Scores of broadcastable index tensors ``users`` and ``items``."""
+        score = (self.user(users) * self.item(items)).sum(-1)
+        if self.bias:
+            score = (
+                score
+                + self.user_bias(users).squeeze(-1)
+                + self.item_bias(items).squeeze(-1)
+                + self.global_bias
+            )
+        return score
+
+    def score_all(self, users):
+        """Scores of ``users`` (shape (B,)) against every item row: (B, n_items)."""
+        score = self.user(users) @ self.item.weight.T
+        if self.bias:
+            score = score + self.item_bias.weight.T + self.user_bias(users) + self.global_bias
+        return score

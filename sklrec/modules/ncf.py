@@ -1,0 +1,198 @@
+"""The neural collaborative filtering family (He et al., 2017): GMF, MLP, NeuMF.
+
+Every module maps ``(users, items)`` index tensors of broadcastable shapes to
+logits of the broadcast shape, and ``score_all(users)`` to a ``(len(users),
+n_items)`` matrix of logits against every item row, computed without
+materialising one embedding pair per (user, item). Row 0 of every embedding
+table is a padding row that stands for an unknown id.
+"""
+
+import torch
+from torch import nn
+
+__all__ = ["GMF", "MLP", "NeuMF"]
+
+
+def _embedding(n, dim):
+    emb = nn.Embedding(n, dim, padding_idx=0)
+    nn.init.normal_(emb.weight, std=0.01)
+    with torch.no_grad():
+        emb.weight[0].zero_()
+    return emb
+
+
+class GMFTower(nn.Module):
+    """Element-wise product of a user and an item embedding."""
+
+    def __init__(self, n_users, n_items, embedding_dim):
+        super().__init__()
+        self.user = _embedding(n_users, embedding_dim)
+        self.item = _embedding(n_items, embedding_dim)
+        self.out_dim = embedding_dim
+        self.pair_width = 1
+
+    def forward(self, users, items):
+        return self.user(users) * self.item(items)
+
+    def score_all(self, users, weight):
+        """``forward(u, i) @ weight`` for every item row, shape (B, n_items)."""
+        return (self.user(users) * weight) @ self.item.weight.T
+
+
+class MLPTower(nn.Module):
+    """A ReLU MLP over concatenated user and item embeddings.
+
+    ``hidden_dims[0]`` is the concatenated embedding size (each embedding has
+    half of it); the tower outputs ``hidden_dims[-1]`` features.
+    """
+
+    def __init__(self, n_users, n_items, hidden_dims, dropout=0.0):
+        super().__init__()
+        hidden_dims = tuple(int(h) for h in hidden_dims)
+        if len(hidden_dims) < 1 or hidden_dims[0] % 2 or min(hidden_dims) < 1:
+            raise ValueError(
+                "hidden_dims must be positive sizes whose first entry (the "
+                f"concatenated embedding size) is even; got {hidden_dims}"
+            )
+        half = hidden_dims[0] // 2
+        self.user = _embedding(n_users, half)
+        self.item = _embedding(n_items, half)
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(hidden_dims[:-1], hidden_dims[1:], strict=True)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.out_dim = hidden_dims[-1]
+        self.pair_width = max(hidden_dims[1:], default=1)
+
+    def _rest(self, h, start):
+        for layer in self.layers[start:]:
+            h = self.dropout(torch.relu(layer(h)))
+        return h
+
+    def forward(self, users, items):
+        users, items = torch.broadcast_tensors(users, items)
+        return self._rest(torch.cat([self.user(users), self.item(items)], dim=-1), 0)
+
+    def score_all(self, users, weight):
+        """``forward(u, i) @ weight`` for every item row, shape (B, n_items).
+
+        The first layer is linear in the concatenation, so its user and item
+        halves are applied once per user and once per item, then added.
+        """
+        u, v = self.user(users), self.item.weight
+        if not len(self.layers):
+            half = u.shape[-1]
+            return (u @ weight[:half])[:, None] + (v @ weight[half:])[None, :]
+        first = self.layers[0]
+        half = u.shape[-1]
+        hu = u @ first.weight[:, :half].T + first.bias
+        hv = v @ first.weight[:, half:].T
+        h = self.dropout(torch.relu(hu[:, None, :] + hv[None, :, :]))
+        return self._rest(h, 1) @ weight
+
+
+class _Scorer(nn.Module):
+    """Towers whose outputs are concatenated and mapped to one logit."""
+
+    def _towers(self):
+        raise NotImplementedError
+
+    def forward(self, users, items):
+        feats = [tower(users, items) for tower in self._towers()]
+        h = feats[0] if len(feats) == 1 else torch.cat(feats, dim=-1)
+        return self.out(h).squeeze(-1)
+
+    def score_all(self, users):
+        """Logits of ``users`` (shape (B,)) against every item row: (B, n_items)."""
+        w, start, total = self.out.weight[0], 0, self.out.bias
+        for tower in self._towers():
+            total = total + tower.score_all(users, w[start : start + tower.out_dim])
+            start += tower.out_dim
+        return total
+
+    @property
+    def pair_width(self):
+        """Floats held per (user, item) pair by :meth:`score_all` (for chunking)."""
+        return max(tower.pair_width for tower in self._towers())
+
+
+class GMF(_Scorer):
+    """Generalized matrix factorisation: ``h . (p_u * q_i) + b``.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Embedding rows, padding row 0 included.
+    embedding_dim : int, default=8
+    """
+
+    def __init__(self, n_users, n_items, embedding_dim=8):
+        super().__init__()
+        self.gmf = GMFTower(n_users, n_items, embedding_dim)
+        self.out = nn.Linear(embedding_dim, 1)
+
+    def _towers(self):
+        return (self.gmf,)
+
+
+class MLP(_Scorer):
+    """Multi-layer perceptron over concatenated embeddings.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Embedding rows, padding row 0 included.
+    hidden_dims : tuple of int, default=(64, 32, 16, 8)
+        Layer sizes; the first is the concatenated embedding size.
+    dropout : float, default=0.0
+    """
+
+    def __init__(self, n_users, n_items, hidden_dims=(64, 32, 16, 8), dropout=0.0):
+        super().__init__()
+        self.mlp = MLPTower(n_users, n_items, hidden_dims, dropout)
+        self.out = nn.Linear(self.mlp.out_dim, 1)
+
+    def _towers(self):
+        return (self.mlp,)
+
+
+class NeuMF(_Scorer):
+    """Neural matrix factorisation: GMF and MLP towers fused by one output layer.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Embedding rows, padding row 0 included.
+    embedding_dim : int, default=8
+        GMF factors.
+    hidden_dims : tuple of int, default=(64, 32, 16, 8)
+        MLP layer sizes; the first is the concatenated embedding size.
+    dropout : float, default=0.0
+    """
+
+    def __init__(
+        self, n_users, n_items, embedding_dim=8, hidden_dims=(64, 32, 16, 8), dropout=0.0
+    ):
+        super().__init__()
+        self.gmf = GMFTower(n_users, n_items, embedding_dim)
+        self.mlp = MLPTower(n_users, n_items, hidden_dims, dropout)
+        self.out = nn.Linear(embedding_dim + self.mlp.out_dim, 1)
+
+    def _towers(self):
+        return (self.gmf, self.mlp)
+
+    @torch.no_grad()
+    def load_pretrained(self, gmf, mlp, alpha=0.5):
+        """Start from trained :class:`GMF` and :class:`MLP` modules.
+
+        The towers are copied and the output layer becomes the concatenation
+        of theirs, weighted by ``alpha`` and ``1 - alpha`` (the NCF paper's
+        pre-training scheme).
+        """
+        self.gmf.load_state_dict(gmf.gmf.state_dict())
+        self.mlp.load_state_dict(mlp.mlp.state_dict())
+        self.out.weight.copy_(
+            torch.cat([alpha * gmf.out.weight, (1 - alpha) * mlp.out.weight], dim=1)
+        )
+        self.out.bias.copy_(alpha * gmf.out.bias + (1 - alpha) * mlp.out.bias)
+        return self

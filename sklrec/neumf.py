@@ -1,0 +1,275 @@
+"""The neural collaborative filtering estimators (He et al., 2017)."""
+
+from ._docs import fill_doc
+from .base import TorchRecommender
+from .modules.ncf import GMF, MLP, NeuMF
+
+__all__ = ["GMFRecommender", "MLPRecommender", "NeuMFRecommender"]
+
+DEFAULTS = dict(
+    n_negatives=4, lr=0.002, max_epochs=20, batch_size=2048, optimizer="adam", weight_decay=0.0
+)
+
+
+@fill_doc(**DEFAULTS)
+class GMFRecommender(TorchRecommender):
+    """Generalized matrix factorisation for implicit feedback.
+
+    The score of a (user, item) pair is ``h . (p_u * q_i) + b``: a learned
+    weighting of the element-wise product of the two embeddings, trained
+    with binary cross-entropy on the positives and sampled negatives.
+
+    Parameters
+    ----------
+    embedding_dim : int, default=8
+        Size of the user and item embeddings (the GMF factors).
+    {implicit_params}
+    {training_params}
+
+    Attributes
+    ----------
+    {attributes}
+    {net_attribute}
+
+    See Also
+    --------
+    NeuMFRecommender : GMF and MLP fused.
+    MFRecommender : the plain dot product.
+
+    References
+    ----------
+    He, Liao, Zhang, Nie, Hu and Chua. Neural Collaborative Filtering. WWW 2017.
+
+    Examples
+    --------
+    >>> from sklrec.datasets import make_interactions
+    >>> from sklrec import GMFRecommender
+    >>> X, _ = make_interactions(n_users=30, n_items=20, n_groups=2, random_state=0)
+    >>> model = GMFRecommender(max_epochs=2, random_state=0).fit(X)
+    >>> model.recommend(X[:2, 0], k=3).shape
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        embedding_dim=8,
+        *,
+        n_negatives=4,
+        positive_threshold=None,
+        handle_unknown="warn",
+        lr=0.002,
+        max_epochs=20,
+        batch_size=2048,
+        optimizer="adam",
+        weight_decay=0.0,
+        early_stopping="auto",
+        n_iter_no_change=3,
+        callbacks=None,
+        device="cpu",
+        verbose=0,
+        random_state=None,
+    ):
+        self.embedding_dim = embedding_dim
+        self.n_negatives = n_negatives
+        self.positive_threshold = positive_threshold
+        self.handle_unknown = handle_unknown
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _module_params(self):
+        return GMF, {"embedding_dim": self.embedding_dim}
+
+
+@fill_doc(**DEFAULTS)
+class MLPRecommender(TorchRecommender):
+    """A multi-layer perceptron over concatenated user and item embeddings.
+
+    Parameters
+    ----------
+    hidden_dims : tuple of int, default=(64, 32, 16, 8)
+        Layer sizes. The first is the size of the concatenated embeddings
+        (each embedding has half of it) and must be even; the last is the
+        number of predictive factors.
+    dropout : float, default=0.0
+        Dropout after each hidden layer.
+    {implicit_params}
+    {training_params}
+
+    Attributes
+    ----------
+    {attributes}
+    {net_attribute}
+
+    See Also
+    --------
+    NeuMFRecommender : GMF and MLP fused.
+
+    References
+    ----------
+    He, Liao, Zhang, Nie, Hu and Chua. Neural Collaborative Filtering. WWW 2017.
+
+    Examples
+    --------
+    >>> from sklrec.datasets import make_interactions
+    >>> from sklrec import MLPRecommender
+    >>> X, _ = make_interactions(n_users=30, n_items=20, n_groups=2, random_state=0)
+    >>> model = MLPRecommender(hidden_dims=(16, 8), max_epochs=2, random_state=0).fit(X)
+    >>> model.predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        hidden_dims=(64, 32, 16, 8),
+        dropout=0.0,
+        *,
+        n_negatives=4,
+        positive_threshold=None,
+        handle_unknown="warn",
+        lr=0.002,
+        max_epochs=20,
+        batch_size=2048,
+        optimizer="adam",
+        weight_decay=0.0,
+        early_stopping="auto",
+        n_iter_no_change=3,
+        callbacks=None,
+        device="cpu",
+        verbose=0,
+        random_state=None,
+    ):
+        self.hidden_dims = hidden_dims
+        self.dropout = dropout
+        self.n_negatives = n_negatives
+        self.positive_threshold = positive_threshold
+        self.handle_unknown = handle_unknown
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _module_params(self):
+        return MLP, {"hidden_dims": tuple(self.hidden_dims), "dropout": self.dropout}
+
+
+@fill_doc(**DEFAULTS)
+class NeuMFRecommender(TorchRecommender):
+    """Neural matrix factorisation: GMF and an MLP fused by one output layer.
+
+    Parameters
+    ----------
+    embedding_dim : int, default=8
+        GMF factors.
+    hidden_dims : tuple of int, default=(64, 32, 16, 8)
+        MLP layer sizes; the first is the concatenated embedding size.
+    dropout : float, default=0.0
+        Dropout after each hidden MLP layer.
+    pretrain : bool, default=False
+        Train a GMF and an MLP first (``max_epochs`` each) and start NeuMF
+        from their weights, the output layer being their two output layers
+        weighted by one half each, as the NCF paper does.
+    {implicit_params}
+    {training_params}
+
+    Attributes
+    ----------
+    {attributes}
+    {net_attribute}
+
+    See Also
+    --------
+    GMFRecommender, MLPRecommender : the two halves.
+    MFRecommender : the dot-product baseline NeuMF must beat.
+
+    References
+    ----------
+    He, Liao, Zhang, Nie, Hu and Chua. Neural Collaborative Filtering. WWW 2017.
+
+    Examples
+    --------
+    >>> from sklrec.datasets import make_interactions
+    >>> from sklrec import NeuMFRecommender
+    >>> X, _ = make_interactions(n_users=30, n_items=20, n_groups=2, random_state=0)
+    >>> model = NeuMFRecommender(max_epochs=2, random_state=0).fit(X)
+    >>> model.recommend(X[:2, 0], k=3).shape
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        embedding_dim=8,
+        hidden_dims=(64, 32, 16, 8),
+        dropout=0.0,
+        pretrain=False,
+        *,
+        n_negatives=4,
+        positive_threshold=None,
+        handle_unknown="warn",
+        lr=0.002,
+        max_epochs=20,
+        batch_size=2048,
+        optimizer="adam",
+        weight_decay=0.0,
+        early_stopping="auto",
+        n_iter_no_change=3,
+        callbacks=None,
+        device="cpu",
+        verbose=0,
+        random_state=None,
+    ):
+        self.embedding_dim = embedding_dim
+        self.hidden_dims = hidden_dims
+        self.dropout = dropout
+        self.pretrain = pretrain
+        self.n_negatives = n_negatives
+        self.positive_threshold = positive_threshold
+        self.handle_unknown = handle_unknown
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _module_params(self):
+        return NeuMF, {
+            "embedding_dim": self.embedding_dim,
+            "hidden_dims": tuple(self.hidden_dims),
+            "dropout": self.dropout,
+        }
+
+    def _train(self, data, device, seed, epochs, valid):
+        if not self.pretrain or epochs is not None:
+            super()._train(data, device, seed, epochs, valid)
+            return
+        gmf = self._make_net(GMF, seed + 1, device, valid, embedding_dim=self.embedding_dim)
+        mlp = self._make_net(
+            MLP, seed + 2, device, valid, hidden_dims=tuple(self.hidden_dims), dropout=self.dropout
+        )
+        self._run(gmf, data)
+        self._run(mlp, data)
+        module, kwargs = self._module_params()
+        net = self._make_net(module, seed, device, valid, **kwargs).initialize()
+        net.module_.load_pretrained(gmf.module_, mlp.module_)
+        self._run(net, data)

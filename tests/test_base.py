@@ -1,0 +1,206 @@
+"""Validation, unknown ids, partial_fit, callbacks and devices, on every recommender."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
+from sklrec.callbacks import RankingScoring
+
+from .test_common import ESTIMATORS, _name
+
+TORCH_ESTIMATORS = ESTIMATORS[:4]
+
+
+def _bad_fits(X):
+    y = np.ones(len(X))
+    return {
+        "one column": ((X[:, :1],), "minimum of 2 is required"),
+        "empty X": ((X[:0],), "0 sample"),
+        "lengths differ": ((X, y[:-1]), "inconsistent numbers of samples"),
+        "NaN y": ((X, np.r_[np.nan, y[1:]]), "NaN"),
+        "infinite y": ((X, np.r_[np.inf, y[1:]]), "infinity"),
+        "NaN user id": ((np.r_[[[np.nan, 1, 0]], X.astype(float)],), "NaN or infinite"),
+        "mixed id kinds": ((np.array([[1, "a", 0], ["b", "a", 1]], dtype=object),), "one kind"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_fits(np.zeros((3, 3)))))
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
+def test_bad_input_raises_and_keeps_the_fitted_model(est, case, interactions):
+    X, _ = interactions
+    model = clone(est).fit(X)
+    before = model.predict(X)
+    state = dict(model.__dict__)
+    args, match = _bad_fits(X)[case]
+    with pytest.raises(ValueError, match=match):
+        model.fit(*args)
+    assert model.__dict__.keys() == state.keys()
+    assert all(model.__dict__[key] is value for key, value in state.items())
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+@pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)
+def test_negative_sampling_errors_name_the_users(est):
+    X = np.array([[1, 1], [1, 2], [1, 3], [2, 1], [2, 2], [3, 3]])
+    with pytest.raises(ValueError, match=r"user\(s\) \[1\] interacted with every one of the 3"):
+        clone(est).fit(X)
+    X = np.array([[1, 1], [2, 2], [3, 3], [3, 4], [4, 5]])
+    with pytest.raises(ValueError, match=r"n_negatives=4 is larger .* user\(s\) \[3\]"):
+        clone(est).fit(X)
+    clone(est).set_params(n_negatives=3).fit(X)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
+def test_unknown_ids(est, interactions):
+    X, _ = interactions
+    model = clone(est).fit(X)
+    new = np.array([[X[0, 0], 999, 0], [999, X[0, 1], 0], [X[0, 0], X[0, 1], 0]])
+    with pytest.warns(UserWarning, match="unknown user id") as record:
+        scores = model.predict(new)
+    assert len([w for w in record if "unknown user" in str(w.message)]) == 1
+    assert scores[0] == scores[1] == -np.inf and np.isfinite(scores[2])
+    with pytest.warns(UserWarning, match=r"unknown user id\(s\) \[999\]"):
+        assert model.recommend([999], k=2).shape == (1, 2)
+    model.set_params(handle_unknown="error")
+    with pytest.raises(ValueError, match=r"unknown item id\(s\) \[999\]"):
+        model.predict(new[:1])
+    with pytest.raises(ValueError, match=r"unknown user id\(s\) \[999\]"):
+        model.recommend([999, X[0, 0]])
+    model.set_params(handle_unknown="oops")
+    with pytest.raises(ValueError, match="handle_unknown"):
+        model.fit(X)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
+def test_recommend_arguments(est, interactions):
+    X, _ = interactions
+    model = clone(est).fit(X)
+    n = model.n_items_
+    with pytest.raises(ValueError, match=f"larger than the catalogue of {n}"):
+        model.recommend([X[0, 0]], k=n + 1)
+    with pytest.raises(ValueError, match="unseen items of user"):
+        model.recommend([X[0, 0]], k=n)
+    assert model.recommend([X[0, 0]], k=n, exclude_seen=False).shape == (1, n)
+    with pytest.raises(ValueError, match="k must be"):
+        model.recommend([X[0, 0]], k=0)
+    with pytest.raises(ValueError, match="1-d"):
+        model.recommend([[X[0, 0]]])
+
+
+@pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"device": "tpu9"}, "unknown device 'tpu9'"),
+        ({"lr": -1}, "lr must be"),
+        ({"batch_size": 0}, "batch_size must be"),
+        ({"n_negatives": 0}, "n_negatives must be"),
+        ({"optimizer": "lbfgs-ish"}, "optimizer must be"),
+    ],
+)
+def test_bad_parameters(est, params, match, interactions):
+    X, _ = interactions
+    with pytest.raises(ValueError, match=match):
+        clone(est).set_params(**params).fit(X)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(interactions):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        MFRecommender(device="cuda").fit(interactions[0])
+
+
+def test_positive_threshold(interactions):
+    X, _ = interactions
+    y = np.where(np.arange(len(X)) % 3 == 0, 1.0, 5.0)
+    model = clone(ESTIMATORS[3]).set_params(positive_threshold=4).fit(X, y)
+    assert model.interactions_.nnz == len(np.unique(X[y >= 4][:, :2], axis=0))
+    assert len(model.users_) == len(np.unique(X[:, 0]))  # every id seen in fit is known
+    with pytest.raises(ValueError, match="needs y"):
+        clone(model).fit(X)
+    with pytest.raises(ValueError, match="no row has y >= positive_threshold"):
+        clone(model).fit(X, np.zeros(len(X)))
+    pop = PopularityRecommender(positive_threshold=4).fit(X, y)
+    assert pop.item_counts_.sum() == (y >= 4).sum()
+
+
+@pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)
+def test_partial_fit_adds_one_epoch(est, interactions):
+    X, _ = interactions
+    model = clone(est).partial_fit(X)
+    assert len(model.net_.history) == 1
+    first = model.predict(X)
+    model.partial_fit(X)
+    assert len(model.net_.history) == 2
+    assert not np.allclose(first, model.predict(X))
+    with pytest.raises(ValueError, match="unknown user"):
+        model.partial_fit(np.array([[12345, X[0, 1], 0]]))
+    assert len(model.net_.history) == 2
+    # the same sequence of calls gives the same model
+    twin = clone(est).partial_fit(X).partial_fit(X)
+    np.testing.assert_array_equal(twin.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)
+def test_history_has_one_row_per_epoch_and_no_batch_rows(est, interactions):
+    X, _ = interactions
+    model = clone(est).set_params(max_epochs=4).fit(X)
+    hist = model.net_.history
+    assert len(hist) == 4
+    assert all(row["batches"] == [] for row in hist)
+    assert np.isfinite(hist[:, "train_loss"]).all()
+    assert hist[-1, "train_batch_count"] == int(np.ceil(len(X) * 5 / model.batch_size))
+
+
+def test_ranking_scoring_and_early_stopping(grouped):
+    from skorch.callbacks import EarlyStopping
+
+    train, valid = grouped
+    callbacks = [
+        RankingScoring(valid, metric="hit_rate", k=10, n_negatives=20),
+        EarlyStopping(
+            monitor="valid_hit_rate@10", lower_is_better=False, patience=2, load_best=True
+        ),
+    ]
+    model = NeuMFRecommender(
+        embedding_dim=4,
+        hidden_dims=(8, 4),
+        max_epochs=40,
+        lr=0.02,
+        batch_size=256,
+        callbacks=callbacks,
+        random_state=0,
+    ).fit(train)
+    scores = model.net_.history[:, "valid_hit_rate@10"]
+    assert len(scores) < 40  # stopped early
+    assert not hasattr(callbacks[0], "name_")  # the given callbacks were copied, not used
+    best = max(scores)
+    from sklrec.metrics import evaluate_ranking
+
+    # load_best restored the weights of the best epoch
+    got = evaluate_ranking(model, valid, metrics="hit_rate", n_negatives=20)["hit_rate"]
+    assert got == pytest.approx(best)
+
+
+def test_ranking_scoring_outside_sklrec_is_a_clear_error():
+    from skorch import NeuralNet
+
+    cb = RankingScoring(np.zeros((2, 2))).initialize()
+    with pytest.raises(RuntimeError, match="inside the fit"):
+        cb.on_epoch_end(NeuralNet(torch.nn.Linear(1, 1), torch.nn.MSELoss))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)
+def test_cuda_round_trip(est, interactions, tmp_path):
+    import pickle
+
+    X, _ = interactions
+    cpu = clone(est).fit(X)
+    gpu = clone(est).set_params(device="cuda").fit(X)
+    assert next(gpu.net_.module_.parameters()).is_cuda
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=0.2, atol=0.2)
+    restored = pickle.loads(pickle.dumps(gpu))
+    np.testing.assert_array_equal(restored.predict(X), gpu.predict(X))

@@ -1,0 +1,224 @@
+"""Checks every public estimator must pass."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import sklrec
+from sklrec import (
+    GMFRecommender,
+    MFRecommender,
+    MLPRecommender,
+    NeuMFRecommender,
+    PopularityRecommender,
+)
+
+SMALL = dict(max_epochs=3, batch_size=64, lr=0.01, random_state=0)
+ESTIMATORS = [
+    GMFRecommender(embedding_dim=4, **SMALL),
+    MLPRecommender(hidden_dims=(8, 4), **SMALL),
+    NeuMFRecommender(embedding_dim=4, hidden_dims=(8, 4), **SMALL),
+    MFRecommender(embedding_dim=4, **SMALL),
+    PopularityRecommender(),
+]
+_ALL_ITEMS_SEEN = {
+    "check_estimators_dtypes": (
+        "its integer X has 3 distinct users and items, so every user has seen every "
+        "item and no negative can be drawn: fit raises a ValueError by design"
+    )
+}
+EXPECTED_FAILED = {
+    type(e): _ALL_ITEMS_SEEN for e in ESTIMATORS if not isinstance(e, PopularityRecommender)
+}
+
+
+def _name(est):
+    return type(est).__name__
+
+
+def test_every_public_estimator_is_covered():
+    assert {n for n in sklrec.__all__ if n.endswith("Recommender")} == {
+        _name(e) for e in ESTIMATORS
+    }
+
+
+@parametrize_with_checks(
+    ESTIMATORS, expected_failed_checks=lambda e: EXPECTED_FAILED.get(type(e), {})
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def _fitted(est, X, y=None):
+    return clone(est).fit(X, y)
+
+
+@pytest.fixture(params=ESTIMATORS, ids=_name)
+def estimator(request):
+    return clone(request.param)
+
+
+def test_clone_and_params_round_trip(estimator):
+    params = estimator.get_params()
+    twin = clone(estimator).set_params(**params)
+    assert twin.get_params() == params
+
+
+def test_recommend_returns_k_unseen_items(estimator, interactions):
+    X, y = interactions
+    users = np.unique(X[:, 0])[:5]
+    recs = estimator.fit(X, y).recommend(users, k=3)
+    assert recs.shape == (5, 3)
+    for user, items in zip(users, recs, strict=True):
+        assert not np.isin(items, X[X[:, 0] == user, 1]).any()
+        assert len(set(items)) == 3
+
+
+def test_recommend_best_first_matches_predict(estimator, interactions):
+    X, _ = interactions
+    est = estimator.fit(X)
+    user = X[0, 0]
+    recs = est.recommend([user], k=5, exclude_seen=False)[0]
+    scores = est.predict(np.column_stack([np.full(5, user), recs, np.zeros(5)]))
+    assert np.all(np.diff(scores) <= 1e-6)
+    n = len(est.items_)
+    everything = est.predict(np.column_stack([np.full(n, user), est.items_, np.zeros(n)]))
+    assert scores[0] == pytest.approx(everything.max(), rel=1e-5)
+
+
+def test_pickle_and_joblib_round_trip(estimator, interactions, tmp_path):
+    X, _ = interactions
+    est = estimator.fit(X)
+    restored = pickle.loads(pickle.dumps(est))
+    joblib.dump(est, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    users = np.unique(X[:, 0])[:4]
+    for other in (restored, loaded):
+        np.testing.assert_array_equal(other.predict(X), est.predict(X))
+        np.testing.assert_array_equal(other.recommend(users, k=4), est.recommend(users, k=4))
+        assert other.score(X[:20]) == est.score(X[:20])
+
+
+def test_same_random_state_same_model(estimator, interactions):
+    X, _ = interactions
+    a = clone(estimator).fit(X).predict(X)
+    b = clone(estimator).fit(X).predict(X)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS[:4], ids=_name)
+def test_seed_matters_and_global_rng_untouched(est, interactions):
+    import torch
+
+    X, _ = interactions
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()  # noqa: NPY002
+    a = clone(est).set_params(random_state=1).fit(X).predict(X)
+    b = clone(est).set_params(random_state=2).fit(X).predict(X)
+    clone(est).set_params(random_state=None).fit(X)
+    assert not np.allclose(a, b)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    np_after = np.random.get_state()  # noqa: NPY002
+    assert all(np.array_equal(u, v) for u, v in zip(np_after, np_state, strict=True))
+
+
+def test_string_ids_dataframe_and_context_columns(estimator):
+    pd = pytest.importorskip("pandas")
+    X, _ = sklrec.datasets.make_interactions(n_users=30, n_items=20, n_groups=2, random_state=0)
+    frame = pd.DataFrame(
+        {
+            "user": [f"u{u}" for u in X[:, 0]],
+            "item": [f"i{i}" for i in X[:, 1]],
+            "device": np.where(X[:, 2] % 2, "phone", "web"),
+        }
+    )
+    est = estimator.fit(frame)
+    assert est.users_.dtype.kind == "U" and est.users_[0] == "u0"
+    assert est.n_features_in_ == 3 and list(est.feature_names_in_) == ["user", "item", "device"]
+    recs = est.recommend(["u0", "u1"], k=2)
+    assert recs.shape == (2, 2) and str(recs[0, 0]).startswith("i")
+    assert np.isfinite(est.predict(frame.iloc[:5])).all()
+
+
+def test_list_of_tuples_keeps_ids_apart():
+    X = [(1, "a", 0), (1, "b", 1), (2, "a", 2), (3, "c", 3)]
+    est = PopularityRecommender().fit(X)
+    assert est.users_.tolist() == [1, 2, 3] and est.items_.tolist() == ["a", "b", "c"]
+    assert est.recommend([3], k=1).tolist() == [["a"]]
+
+
+def test_pipeline(estimator, interactions):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    from sklrec.metrics import make_ranking_scorer
+
+    X, _ = interactions
+    pipe = make_pipeline(ColumnTransformer([("ids", "passthrough", [0, 1])]), estimator)
+    pipe.fit(X)
+    assert pipe[-1].n_features_in_ == 2
+    assert pipe.predict(X[:7]).shape == (7,)
+    assert 0.0 <= pipe.score(X[:20]) <= 1.0
+    assert 0.0 <= make_ranking_scorer("hit_rate", n_negatives=5)(pipe, X[:20]) <= 1.0
+
+
+def test_cross_validate_kfold_and_leave_last_out(estimator, interactions):
+    from sklearn.model_selection import KFold, cross_validate
+
+    from sklrec.metrics import make_ranking_scorer
+    from sklrec.model_selection import LeaveLastOut
+
+    X, _ = interactions
+    scoring = {
+        "ndcg": make_ranking_scorer("ndcg"),
+        "hr": make_ranking_scorer("hit_rate", n_negatives=9),
+    }
+    for cv in (KFold(3, shuffle=True, random_state=0), LeaveLastOut(time_column=2)):
+        res = cross_validate(estimator, X, cv=cv, scoring=scoring)
+        assert np.all((res["test_ndcg"] >= 0) & (res["test_ndcg"] <= 1))
+        assert np.all((res["test_hr"] >= 0) & (res["test_hr"] <= 1))
+
+
+def test_grid_search_with_ranking_scorer(interactions):
+    from sklearn.model_selection import GridSearchCV
+
+    from sklrec.metrics import make_ranking_scorer
+    from sklrec.model_selection import LeaveLastOut
+
+    X, _ = interactions
+    search = GridSearchCV(
+        ESTIMATORS[3],
+        {"embedding_dim": [2, 4], "loss": ["bce", "bpr"]},
+        scoring=make_ranking_scorer("ndcg", k=5),
+        cv=LeaveLastOut(time_column=2),
+    ).fit(X)
+    assert len(search.cv_results_["mean_test_score"]) == 4
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.recommend([X[0, 0]], k=2).shape == (1, 2)
+
+
+def test_optuna_search(interactions):
+    optuna = pytest.importorskip("optuna")
+    integration = pytest.importorskip("optuna_integration")
+
+    from sklrec.metrics import make_ranking_scorer
+    from sklrec.model_selection import LeaveLastOut
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    X, _ = interactions
+    search = integration.OptunaSearchCV(
+        ESTIMATORS[2],
+        {
+            "embedding_dim": optuna.distributions.IntDistribution(2, 8),
+            "lr": optuna.distributions.FloatDistribution(1e-3, 5e-2, log=True),
+        },
+        cv=LeaveLastOut(time_column=2),
+        scoring=make_ranking_scorer("hit_rate", n_negatives=9),
+        n_trials=3,
+        random_state=0,
+    ).fit(X)
+    assert len(search.trials_) == 3
+    assert 0.0 <= search.best_score_ <= 1.0

@@ -1,0 +1,163 @@
+import numpy as np
+import pytest
+
+from sklrec import MFRecommender, PopularityRecommender
+from sklrec.metrics import (
+    auc_score,
+    evaluate_ranking,
+    hit_rate_at_k,
+    make_ranking_scorer,
+    map_at_k,
+    mrr_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+)
+
+# two queries over 6 items; relevant: {1, 4} and {0}
+Y_TRUE = np.array([[0, 1, 0, 0, 1, 0], [1, 0, 0, 0, 0, 0]])
+Y_SCORE = np.array([[0.9, 0.8, 0.1, 0.7, 0.3, 0.2], [0.1, 0.5, 0.4, 0.3, 0.2, 0.6]])
+# ranks (0-based): query 0 -> item 1 at 1, item 4 at 3; query 1 -> item 0 at 5
+
+
+def test_hand_computed_values():
+    log2 = np.log2
+    assert hit_rate_at_k(Y_TRUE, Y_SCORE, k=2) == pytest.approx(0.5)
+    assert hit_rate_at_k(Y_TRUE, Y_SCORE, k=6) == pytest.approx(1.0)
+    assert precision_at_k(Y_TRUE, Y_SCORE, k=4) == pytest.approx((2 / 4 + 0) / 2)
+    assert recall_at_k(Y_TRUE, Y_SCORE, k=2) == pytest.approx((1 / 2 + 0) / 2)
+    ndcg0 = (1 / log2(3) + 1 / log2(5)) / (1 + 1 / log2(3))
+    assert ndcg_at_k(Y_TRUE, Y_SCORE, k=4) == pytest.approx(ndcg0 / 2)
+    assert ndcg_at_k(Y_TRUE, Y_SCORE, k=6) == pytest.approx((ndcg0 + 1 / log2(7)) / 2)
+    assert mrr_at_k(Y_TRUE, Y_SCORE, k=6) == pytest.approx((1 / 2 + 1 / 6) / 2)
+    assert map_at_k(Y_TRUE, Y_SCORE, k=4) == pytest.approx(((1 / 2 + 2 / 4) / 2 + 0) / 2)
+    # AUC: query 0 has 2 relevant x 4 others, 3 + 2 of 8 pairs right; query 1: 0 of 5
+    assert auc_score(Y_TRUE, Y_SCORE) == pytest.approx((5 / 8 + 0) / 2)
+
+
+def test_ties_count_against_the_relevant_item():
+    y_true = np.array([[1, 0, 0, 0]])
+    flat = np.zeros((1, 4))
+    assert hit_rate_at_k(y_true, flat, k=3) == 0.0
+    assert auc_score(y_true, flat) == 0.0
+    assert hit_rate_at_k(y_true, flat, k=4) == 1.0
+
+
+def test_minus_inf_is_not_a_candidate():
+    y_true = np.array([[0, 1, 0, 0]])
+    scores = np.array([[9.0, 1.0, -np.inf, 0.0]])
+    assert mrr_at_k(y_true, scores, k=4) == pytest.approx(0.5)
+    assert auc_score(y_true, scores) == pytest.approx(0.5)  # 1 of the 2 candidates below
+
+
+def test_metric_input_errors():
+    with pytest.raises(ValueError, match="same shape"):
+        ndcg_at_k(Y_TRUE, Y_SCORE[:, :3])
+    with pytest.raises(ValueError, match="no relevant"):
+        ndcg_at_k(np.zeros((2, 6)), Y_SCORE)
+    with pytest.raises(ValueError, match="k must be"):
+        ndcg_at_k(Y_TRUE, Y_SCORE, k=0)
+    with pytest.raises(ValueError, match="NaN"):
+        ndcg_at_k(Y_TRUE, np.full((2, 6), np.nan))
+    with pytest.raises(ValueError, match="unknown metric"):
+        make_ranking_scorer("accuracy")
+
+
+# a popularity model over 5 items: counts a:4 b:3 c:2 d:1 e:0 (e only seen below threshold)
+TRAIN = np.array(
+    [
+        [u, i]
+        for u, i in [
+            (1, "a"),
+            (2, "a"),
+            (3, "a"),
+            (4, "a"),
+            (1, "b"),
+            (2, "b"),
+            (3, "b"),
+            (1, "c"),
+            (2, "c"),
+            (1, "d"),
+            (5, "e"),
+        ]
+    ],
+    dtype=object,
+)
+TRAIN_Y = np.array([1.0] * 10 + [0.0])
+
+
+def _popularity():
+    return PopularityRecommender(positive_threshold=0.5).fit(TRAIN, TRAIN_Y)
+
+
+def test_full_ranking_excludes_seen_items():
+    est = _popularity()
+    # user 3 has seen a, b: candidates c(2) d(1) e(0); held-out d ranks 2nd
+    res = evaluate_ranking(est, np.array([[3, "d"]], dtype=object), k=1)
+    assert res["hit_rate"] == 0.0
+    res = evaluate_ranking(est, np.array([[3, "d"]], dtype=object), k=2)
+    assert res["hit_rate"] == 1.0 and res["ndcg"] == pytest.approx(1 / np.log2(3))
+    assert res["auc"] == pytest.approx(0.5)  # above e, below c
+    # a held-out item that is also in the history is still ranked (it is relevant)
+    res = evaluate_ranking(est, np.array([[3, "a"]], dtype=object), k=1)
+    assert res["hit_rate"] == 1.0
+
+
+def test_full_ranking_averages_over_users_and_counts_unknown_items_as_misses():
+    est = _popularity()
+    X = np.array([[3, "c"], [3, "zzz"], [4, "b"]], dtype=object)
+    with pytest.warns(UserWarning, match="unknown item"):
+        res = evaluate_ranking(est, X, k=1)
+    # user 3: c is top-1 of {c, d, e} but zzz is a miss -> recall 1/2; user 4: b top-1
+    assert res["hit_rate"] == 1.0
+    assert res["recall"] == pytest.approx((0.5 + 1) / 2)
+    with pytest.raises(ValueError, match="unknown item"):
+        evaluate_ranking(est.set_params(handle_unknown="error"), X)
+
+
+def test_positive_threshold_filters_relevant_rows():
+    est = _popularity()
+    X = np.array([[3, "c"], [4, "e"]], dtype=object)
+    both = evaluate_ranking(est, X, k=1)
+    only_c = evaluate_ranking(est, X, np.array([1.0, 0.0]), k=1)
+    assert both["hit_rate"] == 0.5 and only_c["hit_rate"] == 1.0
+
+
+def test_sampled_negatives_fixed_seed_and_never_positives():
+    from sklrec.datasets import make_interactions
+    from sklrec.model_selection import LeaveLastOut
+
+    X, _ = make_interactions(n_users=60, n_items=40, n_groups=2, random_state=0)
+    train, test = (X[i] for i in next(LeaveLastOut(time_column=2).split(X)))
+    a = MFRecommender(embedding_dim=4, max_epochs=2, random_state=0).fit(train)
+    b = PopularityRecommender().fit(train)
+    ra = evaluate_ranking(a, test, n_negatives=20, random_state=3)
+    assert ra == evaluate_ranking(a, test, n_negatives=20, random_state=3)
+    assert ra != evaluate_ranking(a, test, n_negatives=20, random_state=4)
+    assert 0 <= ra["hit_rate"] <= 1
+    # every item neither seen nor held out as the negatives: the same as the full ranking
+    free = b.n_items_ - 10  # 9 training items and the held-out one
+    full = evaluate_ranking(b, test, metrics=("hit_rate", "ndcg"))
+    assert evaluate_ranking(b, test, n_negatives=free, metrics=("hit_rate", "ndcg")) == full
+    with pytest.raises(ValueError, match="larger than the items left"):
+        evaluate_ranking(b, test, n_negatives=free + 1)
+
+
+def test_explicit_negatives():
+    est = _popularity()
+    X = np.array([[3, "d"], [4, "c"]], dtype=object)
+    negs = np.array([["c", "e"], ["d", "e"]], dtype=object)
+    res = evaluate_ranking(est, X, negatives=negs, k=1)
+    assert res["hit_rate"] == 0.5  # d loses to c; c beats d and e
+    with pytest.raises(ValueError, match="unseen in fit"):
+        evaluate_ranking(est, X, negatives=np.array([["c", "q"], ["d", "e"]], dtype=object))
+    with pytest.raises(ValueError, match="shape"):
+        evaluate_ranking(est, X, negatives=negs[:1])
+
+
+def test_scorer_matches_evaluate():
+    est = _popularity()
+    X = np.array([[3, "d"], [4, "c"]], dtype=object)
+    scorer = make_ranking_scorer("mrr", k=3)
+    assert scorer(est, X) == evaluate_ranking(est, X, metrics="mrr", k=3)["mrr"]
+    assert "mrr" in repr(scorer)

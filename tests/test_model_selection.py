@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from sklrec.model_selection import LeaveLastOut, TemporalSplit, UserHoldout
+
+X = np.array([[1, 10, 5], [1, 11, 1], [2, 10, 3], [1, 12, 9], [2, 13, 2], [3, 10, 4], [2, 11, 8]])
+
+
+def _check_partition(train, test, n):
+    assert len(np.intersect1d(train, test)) == 0
+    np.testing.assert_array_equal(np.sort(np.r_[train, test]), np.arange(n))
+
+
+def test_leave_last_out_by_time_and_by_row_order():
+    train, test = next(LeaveLastOut(time_column=2).split(X))
+    _check_partition(train, test, len(X))
+    assert test.tolist() == [3, 6]  # user 1 at t=9, user 2 at t=8; user 3 has one row
+    _, test = next(LeaveLastOut().split(X))
+    assert test.tolist() == [3, 6]
+    _, test = next(LeaveLastOut(n_test=2, time_column=2).split(X))
+    assert test.tolist() == [0, 2, 3, 6]
+    assert LeaveLastOut().get_n_splits() == 1
+
+
+def test_leave_last_out_ties_follow_row_order_and_dataframes():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"user": ["a", "a", "b", "b"], "item": [1, 2, 1, 3], "ts": [5, 5, 1, 2]})
+    _, test = next(LeaveLastOut(time_column="ts").split(frame))
+    assert test.tolist() == [1, 3]
+
+
+def test_user_holdout_per_user_fraction_and_seed():
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(20), rng.integers(1, 12, size=20))
+    Xu = np.c_[users, np.arange(len(users))]
+    cv = UserHoldout(test_size=0.3, n_splits=3, random_state=0)
+    splits = list(cv.split(Xu))
+    assert len(splits) == cv.get_n_splits() == 3
+    counts = np.bincount(users)
+    for train, test in splits:
+        _check_partition(train, test, len(users))
+        held = np.bincount(users[test], minlength=20)
+        expected = np.where(counts > 1, np.clip(np.rint(counts * 0.3), 1, counts - 1), 0)
+        np.testing.assert_array_equal(held, expected)
+    assert not np.array_equal(splits[0][1], splits[1][1])
+    again = list(UserHoldout(test_size=0.3, n_splits=3, random_state=0).split(Xu))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again, strict=True))
+
+
+def test_temporal_split():
+    train, test = next(TemporalSplit(test_size=0.3).split(X))
+    _check_partition(train, test, len(X))
+    assert sorted(X[test, 2]) == [8, 9]
+    assert X[train, 2].max() < X[test, 2].min()
+
+
+@pytest.mark.parametrize(
+    "cv, match",
+    [
+        (LeaveLastOut(n_test=0), "n_test"),
+        (UserHoldout(test_size=1.5), "test_size"),
+        (TemporalSplit(time_column=7), "no column 7"),
+        (LeaveLastOut(time_column="ts"), "not a DataFrame"),
+    ],
+)
+def test_bad_parameters(cv, match):
+    with pytest.raises(ValueError, match=match):
+        next(cv.split(X))

@@ -1,0 +1,118 @@
+"""The NCF family learns the planted structure that popularity misses."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklrec import (
+    GMFRecommender,
+    MFRecommender,
+    MLPRecommender,
+    NeuMFRecommender,
+    PopularityRecommender,
+)
+from sklrec.metrics import evaluate_ranking
+from sklrec.modules import GMF, MLP, MatrixFactorization, NeuMF
+
+# the data is tiny, so models overfit within a few epochs: stop on a validation split
+FAST = dict(max_epochs=60, lr=0.01, batch_size=256, early_stopping=True, random_state=0)
+MODELS = {
+    "gmf": GMFRecommender(embedding_dim=8, **FAST),
+    "mlp": MLPRecommender(hidden_dims=(32, 16, 8), **FAST),
+    "neumf": NeuMFRecommender(embedding_dim=8, hidden_dims=(32, 16, 8), **FAST),
+    "neumf-pretrain": NeuMFRecommender(
+        embedding_dim=8, hidden_dims=(32, 16, 8), pretrain=True, **FAST
+    ),
+    "mf-bce": MFRecommender(embedding_dim=8, **FAST),
+    "mf-bpr": MFRecommender(embedding_dim=8, loss="bpr", **FAST),
+}
+
+
+@pytest.fixture(scope="module")
+def popularity_hr(grouped):
+    train, test = grouped
+    return evaluate_ranking(PopularityRecommender().fit(train), test)["hit_rate"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_beats_popularity_by_a_margin(name, grouped, popularity_hr):
+    train, test = grouped
+    model = MODELS[name].fit(train)
+    scores = evaluate_ranking(model, test, metrics=("hit_rate", "ndcg"))
+    assert popularity_hr < 0.5
+    assert scores["hit_rate"] > 0.8
+    assert scores["hit_rate"] > popularity_hr + 0.3
+
+
+def test_early_stopping_keeps_the_best_epoch_and_then_steps_aside(grouped):
+    train, _ = grouped
+    model = MFRecommender(
+        embedding_dim=8,
+        early_stopping=True,
+        n_iter_no_change=2,
+        max_epochs=200,
+        lr=0.05,
+        batch_size=256,
+        random_state=0,
+    ).fit(train)
+    hist = model.net_.history
+    valid = hist[:, "valid_ndcg@10"]
+    assert len(hist) < 200
+    assert np.argmax(valid) == len(hist) - 3  # two epochs without improvement
+    names = [name for name, _ in model.net_.callbacks_]
+    assert "sklrec_early_stopping" not in names and "sklrec_validation" not in names
+    # the held-out pairs still count as seen
+    assert model.interactions_.nnz == len(np.unique(train[:, :2], axis=0))
+    model.partial_fit(train)
+    assert len(model.net_.history) == len(hist) and "valid_ndcg@10" not in hist[-1]
+
+
+def test_auto_early_stopping_turns_on_with_enough_data():
+    from sklrec.datasets import make_interactions
+
+    X, _ = make_interactions(n_users=1000, n_items=200, interactions_per_user=10, random_state=0)
+    model = MFRecommender(max_epochs=2, random_state=0).fit(X)
+    assert "valid_ndcg@10" in model.net_.history[-1]
+    model = MFRecommender(max_epochs=2, random_state=0).fit(X[:5000])
+    assert "valid_ndcg@10" not in model.net_.history[-1]
+
+
+def test_pretrain_starts_neumf_from_gmf_and_mlp():
+    gmf, mlp = GMF(5, 6, 4), MLP(5, 6, (8, 4))
+    neumf = NeuMF(5, 6, 4, (8, 4)).load_pretrained(gmf, mlp)
+    users, items = torch.tensor([1, 2, 3]), torch.tensor([4, 5, 1])
+    with torch.no_grad():
+        expected = 0.5 * gmf(users, items) + 0.5 * mlp(users, items)
+        torch.testing.assert_close(neumf(users, items), expected)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        GMF(7, 9, 4),
+        MLP(7, 9, (8, 4)),
+        MLP(7, 9, (6,)),
+        NeuMF(7, 9, 4, (8, 6, 4)),
+        MatrixFactorization(7, 9, 3),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_module_shapes_and_score_all(module):
+    module.eval()
+    users = torch.tensor([0, 1, 6])
+    with torch.no_grad():
+        assert module(users, torch.tensor([1, 2, 8])).shape == (3,)
+        cands = torch.tensor([[1, 2], [3, 4], [5, 8]])
+        assert module(users[:, None], cands).shape == (3, 2)
+        everything = module.score_all(users)
+        assert everything.shape == (3, 9)
+        pairwise = module(users[:, None], torch.arange(9).expand(3, 9))
+        torch.testing.assert_close(everything, pairwise, rtol=1e-5, atol=1e-6)
+
+
+def test_padding_row_is_zero_and_stays_zero(grouped):
+    train, _ = grouped
+    model = NeuMFRecommender(embedding_dim=4, hidden_dims=(8, 4), max_epochs=3).fit(train)
+    for name, p in model.net_.module_.named_parameters():
+        if "user.weight" in name or "item.weight" in name:
+            assert torch.count_nonzero(p[0]) == 0, name
