@@ -10,6 +10,11 @@ TRAINING_PARAMS = """lr : float, default={lr}
         One of "adam", "adamw", "sgd", "adagrad", "rmsprop", or a class.
     weight_decay : float, default={weight_decay}
         L2 penalty handed to the optimizer.
+    lr_schedule : {{"cosine", "constant"}}, default="cosine"
+        ``"cosine"`` anneals the learning rate from ``lr`` to 0 over the
+        ``max_epochs`` of a ``fit`` (stepped every batch), which keeps the
+        large-batch training here from drifting once it has converged.
+        ``partial_fit`` always trains at ``lr``.
     early_stopping : "auto" or bool, default="auto"
         Hold out one random positive interaction of every user with at least
         three (of at most 10,000 users), score them after each epoch (NDCG@10
@@ -22,8 +27,9 @@ TRAINING_PARAMS = """lr : float, default={lr}
     n_iter_no_change : int, default=3
         Epochs without improvement before early stopping ends training.
     callbacks : list of skorch callbacks, default=None
-        Passed to the skorch net, copied (the given objects stay as they
-        are); see :mod:`sklrec.callbacks` for ranking metrics per epoch.
+        Passed straight to the skorch net, which uses (and initialises) the
+        given objects, as skorch does; ``clone`` the estimator for fresh
+        ones. See :mod:`sklrec.callbacks` for ranking metrics per epoch.
     device : str, default="cpu"
         Torch device that trains and scores, such as "cuda". A model pickled
         on a GPU loads on a machine without one.

@@ -9,7 +9,7 @@
   per batch.
 """
 
-import copy
+import functools
 import numbers
 
 import numpy as np
@@ -17,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, EpochTimer, PrintLog
+from skorch.callbacks import EarlyStopping, EpochTimer, LRScheduler, PrintLog
 
 from ._interactions import (
     IdMap,
@@ -47,7 +47,19 @@ _SCORE_BUDGET = 2**25
 _AUTO_EARLY_STOPPING = 10_000
 # users whose held-out interaction is scored after every epoch, at most
 _MAX_VALIDATION_USERS = 10_000
-_INTERNAL_CALLBACKS = ("sklrec_validation", "sklrec_early_stopping")
+_INTERNAL_CALLBACKS = ("sklrec_lr_schedule", "sklrec_validation", "sklrec_early_stopping")
+_LR_SCHEDULES = ("cosine", "constant")
+
+
+@functools.cache
+def _fused_available(optimizer, device_type):
+    """Whether ``optimizer(fused=True)`` works on this torch build and device."""
+    try:
+        param = torch.zeros(1, device=device_type, requires_grad=True)
+        optimizer([param], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _silent(*args, **kwargs):
@@ -430,6 +442,10 @@ class TorchRecommender(BaseRecommender):
         _check_int(self.batch_size, "batch_size")
         _check_int(self.n_negatives, "n_negatives")
         _check_int(self.n_iter_no_change, "n_iter_no_change")
+        if self.lr_schedule not in _LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {_LR_SCHEDULES}; got {self.lr_schedule!r}"
+            )
         if self.early_stopping not in ("auto", True, False):
             raise ValueError(
                 f'early_stopping must be "auto", True or False; got {self.early_stopping!r}'
@@ -498,19 +514,40 @@ class TorchRecommender(BaseRecommender):
         valid = (user_index[held] + 1, item_index[held] + 1)
         return user_index[train], item_index[train], valid
 
-    def _early_stopping_callbacks(self, valid):
-        if valid is None:
-            return []
-        stop = EarlyStopping(
-            monitor=ValidationNDCG.name_,
-            patience=self.n_iter_no_change,
-            lower_is_better=False,
-            load_best=True,
-            sink=print if self.verbose else _silent,
-        )
-        return list(zip(_INTERNAL_CALLBACKS, (ValidationNDCG(*valid), stop), strict=True))
+    def _internal_callbacks(self, n_samples, valid):
+        """Return the learning-rate schedule and early stopping of a full ``fit``."""
+        callbacks = []
+        if self.lr_schedule == "cosine":
+            steps = self.max_epochs * -(-n_samples // self.batch_size)
+            schedule = LRScheduler(
+                policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+                T_max=max(steps, 1),
+                step_every="batch",
+                event_name=None,
+            )
+            callbacks.append(("sklrec_lr_schedule", schedule))
+        if valid is not None:
+            stop = EarlyStopping(
+                monitor=ValidationNDCG.name_,
+                patience=self.n_iter_no_change,
+                lower_is_better=False,
+                load_best=True,
+                sink=print if self.verbose else _silent,
+            )
+            callbacks += [
+                ("sklrec_validation", ValidationNDCG(*valid)),
+                ("sklrec_early_stopping", stop),
+            ]
+        return callbacks
 
-    def _make_net(self, module, seed, device, valid=None, **module_kwargs):
+    def _optimizer_kwargs(self, device):
+        """Extra optimizer arguments: the fused kernel of Adam where torch has one."""
+        opt = self._optimizer_class()
+        if opt in (torch.optim.Adam, torch.optim.AdamW) and _fused_available(opt, device.type):
+            return {"optimizer__fused": True}
+        return {}
+
+    def _make_net(self, module, seed, device, internal=(), user_callbacks=True, **module_kwargs):
         return _RecNet(
             module=module,
             **{f"module__{key}": value for key, value in module_kwargs.items()},
@@ -519,11 +556,12 @@ class TorchRecommender(BaseRecommender):
             criterion=torch.nn.BCEWithLogitsLoss,
             optimizer=self._optimizer_class(),
             optimizer__weight_decay=self.weight_decay,
+            **self._optimizer_kwargs(device),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            callbacks=list(copy.deepcopy(self.callbacks) or [])
-            + self._early_stopping_callbacks(valid),
+            # the user's callbacks pass straight through, as skorch takes them
+            callbacks=list((self.callbacks or []) if user_callbacks else []) + list(internal),
             train_split=None,
             iterator_train__seed=seed,
             device=str(device),
@@ -551,7 +589,8 @@ class TorchRecommender(BaseRecommender):
     def _train(self, data, device, seed, epochs, valid):
         """Build and train ``net_``; ``epochs=None`` means ``max_epochs``."""
         module, kwargs = self._module_params()
-        self._run(self._make_net(module, seed, device, valid, **kwargs), data, epochs)
+        internal = self._internal_callbacks(len(data), valid) if epochs is None else ()
+        self._run(self._make_net(module, seed, device, internal, **kwargs), data, epochs)
 
     def _run(self, net, data, epochs=None):
         """Train ``net`` as ``net_``, lending it this estimator for the callbacks.
@@ -607,6 +646,8 @@ class TorchRecommender(BaseRecommender):
         self.interactions_ = (self.interactions_ + new).sign().tocsr()
         self._check_negatives(self.interactions_)
         data = self._training_data(users, items, device)
+        for group in self.net_.optimizer_.param_groups:  # no schedule outside fit
+            group["lr"] = self.lr
         with seeded(self._seed + len(self.net_.history), device):
             self._run(self.net_, data, epochs=1)
         return self

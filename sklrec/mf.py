@@ -71,6 +71,7 @@ class MFRecommender(TorchRecommender):
         batch_size=2048,
         optimizer="adam",
         weight_decay=0.0,
+        lr_schedule="cosine",
         early_stopping="auto",
         n_iter_no_change=3,
         callbacks=None,
@@ -88,6 +89,7 @@ class MFRecommender(TorchRecommender):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks

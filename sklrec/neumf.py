@@ -62,6 +62,7 @@ class GMFRecommender(TorchRecommender):
         batch_size=2048,
         optimizer="adam",
         weight_decay=0.0,
+        lr_schedule="cosine",
         early_stopping="auto",
         n_iter_no_change=3,
         callbacks=None,
@@ -78,6 +79,7 @@ class GMFRecommender(TorchRecommender):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks
@@ -140,6 +142,7 @@ class MLPRecommender(TorchRecommender):
         batch_size=2048,
         optimizer="adam",
         weight_decay=0.0,
+        lr_schedule="cosine",
         early_stopping="auto",
         n_iter_no_change=3,
         callbacks=None,
@@ -157,6 +160,7 @@ class MLPRecommender(TorchRecommender):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks
@@ -183,7 +187,8 @@ class NeuMFRecommender(TorchRecommender):
     pretrain : bool, default=False
         Train a GMF and an MLP first (``max_epochs`` each) and start NeuMF
         from their weights, the output layer being their two output layers
-        weighted by one half each, as the NCF paper does.
+        weighted by one half each, as the NCF paper does. ``callbacks`` see
+        only the NeuMF phase; ``partial_fit`` never pre-trains.
     {implicit_params}
     {training_params}
 
@@ -226,6 +231,7 @@ class NeuMFRecommender(TorchRecommender):
         batch_size=2048,
         optimizer="adam",
         weight_decay=0.0,
+        lr_schedule="cosine",
         early_stopping="auto",
         n_iter_no_change=3,
         callbacks=None,
@@ -245,6 +251,7 @@ class NeuMFRecommender(TorchRecommender):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks
@@ -263,13 +270,18 @@ class NeuMFRecommender(TorchRecommender):
         if not self.pretrain or epochs is not None:
             super()._train(data, device, seed, epochs, valid)
             return
-        gmf = self._make_net(GMF, seed + 1, device, valid, embedding_dim=self.embedding_dim)
+        gmf = self._make_net(
+            GMF, seed + 1, device, self._internal_callbacks(len(data), valid),
+            user_callbacks=False, embedding_dim=self.embedding_dim,
+        )  # fmt: skip
         mlp = self._make_net(
-            MLP, seed + 2, device, valid, hidden_dims=tuple(self.hidden_dims), dropout=self.dropout
-        )
+            MLP, seed + 2, device, self._internal_callbacks(len(data), valid),
+            user_callbacks=False, hidden_dims=tuple(self.hidden_dims), dropout=self.dropout,
+        )  # fmt: skip
         self._run(gmf, data)
         self._run(mlp, data)
         module, kwargs = self._module_params()
-        net = self._make_net(module, seed, device, valid, **kwargs).initialize()
+        internal = self._internal_callbacks(len(data), valid)
+        net = self._make_net(module, seed, device, internal, **kwargs).initialize()
         net.module_.load_pretrained(gmf.module_, mlp.module_)
         self._run(net, data)

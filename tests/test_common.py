@@ -222,3 +222,33 @@ def test_optuna_search(interactions):
     ).fit(X)
     assert len(search.trials_) == 3
     assert 0.0 <= search.best_score_ <= 1.0
+
+
+def test_optuna_pruning_through_callbacks(grouped):
+    optuna = pytest.importorskip("optuna")
+    integration = pytest.importorskip("optuna_integration")
+
+    from sklrec.callbacks import RankingScoring
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    train, valid = grouped
+
+    def objective(trial):
+        model = MFRecommender(
+            embedding_dim=trial.suggest_int("embedding_dim", 2, 8),
+            max_epochs=5,
+            callbacks=[
+                RankingScoring(valid, metric="ndcg"),
+                integration.SkorchPruningCallback(trial, "valid_ndcg@10"),
+            ],
+            random_state=0,
+        ).fit(train)
+        return model.net_.history[-1, "valid_ndcg@10"]
+
+    # any validation NDCG below 2 is pruned: the reports must reach the study
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=2.0)
+    )
+    study.optimize(objective, n_trials=2)
+    assert all(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    assert all(t.intermediate_values for t in study.trials)
