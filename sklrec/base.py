@@ -13,6 +13,7 @@ import functools
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -91,6 +92,11 @@ class BaseRecommender(BaseEstimator):
 
     # -- input ---------------------------------------------------------------
     def _check_X(self, X, *, reset):
+        if sp.issparse(X):
+            raise TypeError(
+                "Sparse X (the matrix form, one row per user) is not supported yet; pass "
+                "interactions: one (user id, item id, ...) row per sample"
+            )
         if isinstance(X, (list, tuple)) and len(X) and not hasattr(X[0], "__array__"):
             # keep ints and strings of a list of tuples apart (np.asarray would
             # turn a (1, "a") row into ("1", "a"))

@@ -204,3 +204,10 @@ def test_cuda_round_trip(est, interactions, tmp_path):
     np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=0.2, atol=0.2)
     restored = pickle.loads(pickle.dumps(gpu))
     np.testing.assert_array_equal(restored.predict(X), gpu.predict(X))
+
+
+def test_sparse_matrix_form_is_a_clear_error(interactions):
+    import scipy.sparse as sp
+
+    with pytest.raises(TypeError, match="matrix form"):
+        MFRecommender().fit(sp.random(10, 10, density=0.3, format="csr"))
