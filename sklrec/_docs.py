@@ -18,9 +18,10 @@ TRAINING_PARAMS = """lr : float, default={lr}
     early_stopping : "auto" or bool, default="auto"
         Hold out one random positive interaction of every user with at least
         three (of at most 10,000 users), score them after each epoch (NDCG@10
-        over the full catalogue, recorded as ``"valid_ndcg@10"`` in
-        ``net_.history``), stop after ``n_iter_no_change`` epochs without
-        improvement and keep the weights of the best epoch. The held-out
+        against 99 sampled unseen items, the same every epoch, recorded as
+        ``"valid_ndcg@10"`` in ``net_.history``), stop after
+        ``n_iter_no_change`` epochs without improvement and keep the weights
+        of the best epoch. The held-out
         interactions still count as seen: they are never drawn as negatives
         and ``recommend`` leaves them out. ``"auto"`` turns it on from 10,000
         positive interactions. ``partial_fit`` never stops early.

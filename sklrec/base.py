@@ -48,6 +48,8 @@ _SCORE_BUDGET = 2**25
 _AUTO_EARLY_STOPPING = 10_000
 # users whose held-out interaction is scored after every epoch, at most
 _MAX_VALIDATION_USERS = 10_000
+# sampled items each held-out validation item is ranked against
+_VALIDATION_NEGATIVES = 99
 _INTERNAL_CALLBACKS = ("sklrec_lr_schedule", "sklrec_validation", "sklrec_early_stopping")
 _LR_SCHEDULES = ("cosine", "constant")
 
@@ -517,7 +519,11 @@ class TorchRecommender(BaseRecommender):
         held = order[(np.cumsum(counts) - counts)[eligible]]
         train = np.ones(len(user_index), dtype=bool)
         train[held] = False
-        valid = (user_index[held] + 1, item_index[held] + 1)
+        # rank each held-out item against up to 99 sampled unseen items (the same ones every
+        # epoch): cheap next to a full ranking, and it still works for huge catalogues
+        free = self.n_items_ - np.diff(self.interactions_.indptr)[user_index[held]]
+        n_negatives = int(min(_VALIDATION_NEGATIVES, free.min())) if free.min() > 0 else None
+        valid = (user_index[held] + 1, item_index[held] + 1, n_negatives, seed)
         return user_index[train], item_index[train], valid
 
     def _internal_callbacks(self, n_samples, valid):

@@ -96,17 +96,27 @@ class RankingScoring(_EpochScore):
 
 
 class ValidationNDCG(_EpochScore):
-    """NDCG@10 (full ranking) of held-out pairs given as 1-based index arrays.
+    """NDCG@10 of held-out pairs given as 1-based index arrays.
 
     The monitor of the estimators' own early stopping, recorded as
-    ``"valid_ndcg@10"``.
+    ``"valid_ndcg@10"``: each pair is ranked against ``n_negatives`` items
+    drawn with ``random_state`` (the same ones every epoch), or against the
+    full catalogue when ``n_negatives`` is None.
     """
 
     name_ = "valid_ndcg@10"
 
-    def __init__(self, users, items):
+    def __init__(self, users, items, n_negatives=None, random_state=0):
         self.users = users
         self.items = items
+        self.n_negatives = n_negatives
+        self.random_state = random_state
 
     def _evaluate(self, recommender):
-        return evaluate_encoded(recommender, self.users, self.items)["ndcg"]
+        return evaluate_encoded(
+            recommender,
+            self.users,
+            self.items,
+            n_negatives=self.n_negatives,
+            random_state=self.random_state,
+        )["ndcg"]

@@ -316,13 +316,19 @@ def evaluate_ranking(
     return _evaluate_full(estimator, users, items, known_items, query, unknown, metrics, k)
 
 
-def evaluate_encoded(estimator, users, items, *, metrics=("ndcg",), k=10):
-    """Full-ranking metrics of held-out (user, item) pairs given as 1-based indices.
+def evaluate_encoded(
+    estimator, users, items, *, metrics=("ndcg",), k=10, n_negatives=None, random_state=0
+):
+    """Metrics of held-out (user, item) pairs given as 1-based known indices.
 
     The fast path for validation during ``fit``: no id mapping, no checks.
     """
     _, query = np.unique(users, return_inverse=True)
     known = np.ones(len(users), dtype=bool)
+    if n_negatives is not None:
+        return _evaluate_sampled(
+            estimator, users, items, known, query, metrics, k, n_negatives, None, random_state
+        )
     unknown = np.zeros(query.max() + 1, dtype=np.int64)
     return _evaluate_full(estimator, users, items, known, query, unknown, metrics, k)
 
