@@ -7,7 +7,7 @@ from .modules.mf import MatrixFactorization
 __all__ = ["MFRecommender"]
 
 DEFAULTS = dict(
-    n_negatives=4, lr=0.002, max_epochs=20, batch_size=2048, optimizer="adam", weight_decay=0.0
+    n_negatives=4, lr=0.005, max_epochs=20, batch_size=2048, optimizer="adam", weight_decay=0.0
 )
 
 
@@ -21,7 +21,7 @@ class MFRecommender(TorchRecommender):
 
     Parameters
     ----------
-    embedding_dim : int, default=8
+    embedding_dim : int, default=32
         Size of the user and item embeddings.
     loss : {{"bce", "bpr"}}, default="bce"
         ``"bce"``: binary cross-entropy on positives (label 1) and sampled
@@ -60,13 +60,13 @@ class MFRecommender(TorchRecommender):
 
     def __init__(
         self,
-        embedding_dim=8,
+        embedding_dim=32,
         loss="bce",
         *,
         n_negatives=4,
         positive_threshold=None,
         handle_unknown="warn",
-        lr=0.002,
+        lr=0.005,
         max_epochs=20,
         batch_size=2048,
         optimizer="adam",

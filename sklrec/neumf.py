@@ -7,7 +7,7 @@ from .modules.ncf import GMF, MLP, NeuMF
 __all__ = ["GMFRecommender", "MLPRecommender", "NeuMFRecommender"]
 
 DEFAULTS = dict(
-    n_negatives=4, lr=0.002, max_epochs=20, batch_size=2048, optimizer="adam", weight_decay=0.0
+    n_negatives=4, lr=0.005, max_epochs=20, batch_size=2048, optimizer="adam", weight_decay=0.0
 )
 
 
@@ -57,7 +57,7 @@ class GMFRecommender(TorchRecommender):
         n_negatives=4,
         positive_threshold=None,
         handle_unknown="warn",
-        lr=0.002,
+        lr=0.005,
         max_epochs=20,
         batch_size=2048,
         optimizer="adam",
@@ -137,7 +137,7 @@ class MLPRecommender(TorchRecommender):
         n_negatives=4,
         positive_threshold=None,
         handle_unknown="warn",
-        lr=0.002,
+        lr=0.005,
         max_epochs=20,
         batch_size=2048,
         optimizer="adam",
@@ -226,7 +226,7 @@ class NeuMFRecommender(TorchRecommender):
         n_negatives=4,
         positive_threshold=None,
         handle_unknown="warn",
-        lr=0.002,
+        lr=0.005,
         max_epochs=20,
         batch_size=2048,
         optimizer="adam",
