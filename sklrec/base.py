@@ -30,6 +30,7 @@ from ._interactions import (
 )
 from ._utils import check_device, draw_seed, keep_state_on_error, seeded
 from .callbacks import ValidationNDCG
+from .metrics import evaluate_ranking
 from .sampling import NegativeIndex, sample_negatives
 
 __all__ = ["BaseRecommender", "TorchRecommender"]
@@ -78,8 +79,8 @@ def _check_int(value, name, minimum=1):
 class BaseRecommender(BaseEstimator):
     """Shared machinery of every recommender on interaction-form input.
 
-    Subclasses implement ``_fit_model(user_index, item_index, positives)`` and
-    the scoring protocol ``_score_pairs(users, items)`` and
+    Subclasses implement ``_fit_model(user_index, item_index, epochs)`` (0-based
+    positive pairs) and the scoring protocol ``_score_pairs(users, items)`` and
     ``_score_all(users)`` on 1-based index tensors (0 is an unknown id).
     """
 
@@ -318,8 +319,6 @@ class BaseRecommender(BaseEstimator):
         -------
         score : float
         """
-        from .metrics import evaluate_ranking
-
         return evaluate_ranking(self, X, y, metrics=("ndcg",), k=10)["ndcg"]
 
 

@@ -1,8 +1,15 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 
 from sklrec.datasets import make_interactions
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one thread per xdist worker: more threads than cores makes torch's spinning
+    # OpenMP threads fight over them, slowing every test several times over
+    torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):
