@@ -1,20 +1,22 @@
 """Docstring pieces shared by the estimators (filled in by :func:`fill_doc`)."""
 
-TRAINING_PARAMS = """lr : float, default={lr}
+_FIRST_PARAMS = """lr : float, default={lr}
         Learning rate.
     max_epochs : int, default={max_epochs}
-        Passes over the training interactions.
+        Passes over the training data.
     batch_size : int, default={batch_size}
-        Samples (positives and negatives alike) per gradient step.
+        {batch_doc}
     optimizer : str or torch.optim.Optimizer subclass, default="{optimizer}"
         One of "adam", "adamw", "sgd", "adagrad", "rmsprop", or a class.
     weight_decay : float, default={weight_decay}
-        L2 penalty handed to the optimizer.
+        {weight_decay_doc}
     lr_schedule : {{"cosine", "constant"}}, default="cosine"
         ``"cosine"`` anneals the learning rate from ``lr`` to 0 over the
         ``max_epochs`` of a ``fit`` (stepped every batch), which keeps the
         large-batch training here from drifting once it has converged.
-        ``partial_fit`` always trains at ``lr``.
+        ``partial_fit`` always trains at ``lr``."""
+
+_EARLY_STOPPING_PARAMS = """
     early_stopping : "auto" or bool, default="auto"
         Hold out one random positive interaction of every user with at least
         three (of at most 10,000 users), score them after each epoch (NDCG@10
@@ -26,19 +28,24 @@ TRAINING_PARAMS = """lr : float, default={lr}
         and ``recommend`` leaves them out. ``"auto"`` turns it on from 10,000
         positive interactions. ``partial_fit`` never stops early.
     n_iter_no_change : int, default=3
-        Epochs without improvement before early stopping ends training.
+        Epochs without improvement before early stopping ends training."""
+
+_LAST_PARAMS = """
     callbacks : list of skorch callbacks, default=None
         Passed straight to the skorch net, which uses (and initialises) the
         given objects, as skorch does; ``clone`` the estimator for fresh
         ones. See :mod:`sklrec.callbacks` for ranking metrics per epoch.
     device : str, default="cpu"
-        Torch device that trains and scores, such as "cuda". A model pickled
-        on a GPU loads on a machine without one.
+        Torch device that trains and predicts, such as "cuda". A model
+        pickled on a GPU loads on a machine without one.
     verbose : int, default=0
         Print one line per epoch when positive.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, negative sampling and shuffling; the global
+        Seeds initialisation, sampling, dropout and shuffling; the global
         torch and NumPy random states are left untouched."""
+
+TRAINING_PARAMS = _FIRST_PARAMS + _EARLY_STOPPING_PARAMS + _LAST_PARAMS
+REGRESSION_TRAINING_PARAMS = _FIRST_PARAMS + _LAST_PARAMS
 
 IMPLICIT_PARAMS = """n_negatives : int, default={n_negatives}
         Items drawn per positive interaction, afresh every epoch, uniformly
@@ -64,6 +71,24 @@ ATTRIBUTES = """users_ : ndarray of shape (n_users,)
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names of ``X`` in ``fit``, when it had string names."""
 
+REGRESSION_ATTRIBUTES = """users_ : ndarray of shape (n_users,)
+        Raw user ids seen in ``fit``, in index order.
+    items_ : ndarray of shape (n_items,)
+        Raw item ids seen in ``fit``, in index order.
+    interactions_ : scipy.sparse.csr_matrix of shape (n_users, n_items)
+        The training ratings (the mean, for a pair rated more than once).
+    global_mean_ : float
+        Mean training rating.
+    user_bias_, item_bias_ : ndarray of shape (n_users,) and (n_items,)
+        Damped mean deviations of each user's and item's ratings (the
+        baseline predictor); with ``global_mean_`` they serve unknown ids.
+    rating_range_ : tuple of float
+        Lowest and highest training rating.
+    n_features_in_ : int
+        Number of columns of ``X`` in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` in ``fit``, when it had string names."""
+
 NET_ATTRIBUTE = """net_ : skorch.NeuralNet
         The trained network; ``net_.history`` holds the per-epoch losses."""
 
@@ -72,9 +97,17 @@ def fill_doc(**defaults):
     """Class decorator: expand ``{training_params}`` and friends in a docstring."""
     pieces = {
         "training_params": TRAINING_PARAMS,
+        "regression_training_params": REGRESSION_TRAINING_PARAMS,
+        "regression_attributes": REGRESSION_ATTRIBUTES,
         "implicit_params": IMPLICIT_PARAMS,
         "attributes": ATTRIBUTES,
         "net_attribute": NET_ATTRIBUTE,
+    }
+
+    defaults = {
+        "batch_doc": "Samples (positives and negatives alike) per gradient step.",
+        "weight_decay_doc": "L2 penalty handed to the optimizer.",
+        **defaults,
     }
 
     def decorate(cls):

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils import check_array, check_consistent_length
+from sklearn.utils import check_array, check_consistent_length, column_or_1d
 
 __all__ = [
     "IdMap",
@@ -81,10 +81,10 @@ def as_id_column(values, name):
 def check_target(y, n_samples, *, name="y"):
     """Validate a 1-d finite float target aligned with ``X``."""
     y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=True, input_name=name)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
     if y.ndim != 1:
-        y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
-        if y.ndim != 1:
-            raise ValueError(f"{name} must be 1-dimensional; got shape {y.shape}")
+        raise ValueError(f"{name} must be 1-dimensional; got shape {y.shape}")
     check_consistent_length(np.empty(n_samples), y)
     return y
 

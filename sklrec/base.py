@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, EpochTimer, LRScheduler, PrintLog
@@ -33,7 +33,7 @@ from .callbacks import ValidationNDCG
 from .metrics import evaluate_ranking
 from .sampling import NegativeIndex, sample_negatives
 
-__all__ = ["BaseRecommender", "TorchRecommender"]
+__all__ = ["BaseRecommender", "BaseRegressor", "TorchRecommender", "TorchRegressor"]
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -76,13 +76,8 @@ def _check_int(value, name, minimum=1):
     return int(value)
 
 
-class BaseRecommender(BaseEstimator):
-    """Shared machinery of every recommender on interaction-form input.
-
-    Subclasses implement ``_fit_model(user_index, item_index, epochs)`` (0-based
-    positive pairs) and the scoring protocol ``_score_pairs(users, items)`` and
-    ``_score_all(users)`` on 1-based index tensors (0 is an unknown id).
-    """
+class _InteractionEstimator(BaseEstimator):
+    """Validation of interaction-form input and the raw-id maps ``users_`` / ``items_``."""
 
     # ensure_min_samples for fit: models that draw negatives need two rows
     _min_samples = 1
@@ -90,7 +85,6 @@ class BaseRecommender(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
-        tags.target_tags.required = False
         return tags
 
     # -- input ---------------------------------------------------------------
@@ -126,6 +120,45 @@ class BaseRecommender(BaseEstimator):
             raise ValueError(
                 f"handle_unknown must be one of {_HANDLE_UNKNOWN}; got {self.handle_unknown!r}"
             )
+
+    # -- id maps ---------------------------------------------------------------
+    @property
+    def n_users_(self):
+        """Number of users seen in ``fit``."""
+        return len(self.users_)
+
+    @property
+    def n_items_(self):
+        """Number of items seen in ``fit``."""
+        return len(self.items_)
+
+    def _encode(self, values, kind):
+        ids = self.users_ if kind == "user" else self.items_
+        return IdMap(ids, kind).encode_known(
+            values, self.handle_unknown, estimator_name=type(self).__name__
+        )
+
+    def _encode_X(self, X):
+        """Validate ``X`` and return 1-based user and item indices (0 = unknown)."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        users, known_users = self._encode(X[:, 0], "user")
+        items, known_items = self._encode(X[:, 1], "item")
+        return users, items, known_users & known_items
+
+
+class BaseRecommender(_InteractionEstimator):
+    """Shared machinery of every recommender on interaction-form input.
+
+    Subclasses implement ``_fit_model(user_index, item_index, epochs)`` (0-based
+    positive pairs) and the scoring protocol ``_score_pairs(users, items)`` and
+    ``_score_all(users)`` on 1-based index tensors (0 is an unknown id).
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags
 
     def _positive_rows(self, X, y):
         """Boolean mask of the rows that count as positive interactions."""
@@ -183,31 +216,6 @@ class BaseRecommender(BaseEstimator):
     def _fit_model(self, user_index, item_index, epochs):
         """Learn from 0-based positive pairs (``epochs=None``: the full schedule)."""
         raise NotImplementedError
-
-    # -- id maps ---------------------------------------------------------------
-    @property
-    def n_users_(self):
-        """Number of users seen in ``fit``."""
-        return len(self.users_)
-
-    @property
-    def n_items_(self):
-        """Number of items seen in ``fit``."""
-        return len(self.items_)
-
-    def _encode(self, values, kind):
-        ids = self.users_ if kind == "user" else self.items_
-        return IdMap(ids, kind).encode_known(
-            values, self.handle_unknown, estimator_name=type(self).__name__
-        )
-
-    def _encode_X(self, X):
-        """Validate ``X`` and return 1-based user and item indices (0 = unknown)."""
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        users, known_users = self._encode(X[:, 0], "user")
-        items, known_items = self._encode(X[:, 1], "item")
-        return users, items, known_users & known_items
 
     # -- scoring protocol ---------------------------------------------------------
     @property
@@ -359,7 +367,11 @@ class _Positives:
 
 
 class _EpochBatches:
-    """Batches cut from one epoch of tensors; every pass draws a new epoch."""
+    """Batches cut from one epoch of tensors; every pass draws a new epoch.
+
+    A dataset with a ``batch(x, y)`` method turns each slice into the batch
+    the module sees (the autoencoders densify sparse rows there).
+    """
 
     def __init__(self, dataset, batch_size, generator, shuffle):
         self.dataset = dataset
@@ -374,11 +386,11 @@ class _EpochBatches:
             x = {key: value[perm] for key, value in x.items()}
             y = y[perm]
         bs = self.batch_size
+        make = getattr(self.dataset, "batch", None)
         for start in range(0, len(y), bs):
-            yield (
-                {key: value[start : start + bs] for key, value in x.items()},
-                y[start : start + bs],
-            )
+            x_batch = {key: value[start : start + bs] for key, value in x.items()}
+            y_batch = y[start : start + bs]
+            yield make(x_batch, y_batch) if make is not None else (x_batch, y_batch)
 
 
 class _RecNet(NeuralNet):
@@ -427,35 +439,23 @@ class _RecNet(NeuralNet):
         if "neg_items" in x:
             users = x["users"]
             return self.module_(users, x["items"]) - self.module_(users, x["neg_items"])
-        return self.module_(x["users"], x["items"])
+        return self.module_(**x)
 
 
-class TorchRecommender(BaseRecommender):
-    """A recommender whose scores come from a PyTorch module trained by skorch.
+class _TorchTraining:
+    """Training machinery shared by the torch estimators: parameters, optimiser, ``_run``.
 
-    Subclasses define ``_module_params()`` (the module class and its keyword
-    arguments) and may set ``_pairwise = True`` to train with BPR.
+    The estimator builds a ``_RecNet`` (or a subclass) in ``fit`` from
+    :meth:`_net_kwargs` and trains it on a dataset with an ``epoch(generator)``
+    method through :meth:`_run`.
     """
 
-    _min_samples = 2
-    _pairwise = False
-
-    def _module_params(self):
-        raise NotImplementedError
-
-    def _check_params(self):
-        super()._check_params()
+    def _check_training_params(self):
         _check_int(self.max_epochs, "max_epochs", minimum=0)
         _check_int(self.batch_size, "batch_size")
-        _check_int(self.n_negatives, "n_negatives")
-        _check_int(self.n_iter_no_change, "n_iter_no_change")
         if self.lr_schedule not in _LR_SCHEDULES:
             raise ValueError(
                 f"lr_schedule must be one of {_LR_SCHEDULES}; got {self.lr_schedule!r}"
-            )
-        if self.early_stopping not in ("auto", True, False):
-            raise ValueError(
-                f'early_stopping must be "auto", True or False; got {self.early_stopping!r}'
             )
         if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
             raise ValueError(f"lr must be a positive number; got {self.lr!r}")
@@ -474,6 +474,100 @@ class TorchRecommender(BaseRecommender):
             f"optimizer must be one of {sorted(_OPTIMIZERS)} or a torch.optim.Optimizer "
             f"subclass; got {opt!r}"
         )
+
+    def _optimizer_kwargs(self, device):
+        """Extra optimizer arguments: the fused kernel of Adam where torch has one."""
+        opt = self._optimizer_class()
+        if opt in (torch.optim.Adam, torch.optim.AdamW) and _fused_available(opt, device.type):
+            return {"optimizer__fused": True}
+        return {}
+
+    def _schedule_callbacks(self, n_samples):
+        """Return the cosine learning-rate schedule of a full ``fit`` (stepped every batch)."""
+        if self.lr_schedule != "cosine":
+            return []
+        steps = self.max_epochs * -(-n_samples // self.batch_size)
+        schedule = LRScheduler(
+            policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+            T_max=max(steps, 1),
+            step_every="batch",
+            event_name=None,
+        )
+        return [("sklrec_lr_schedule", schedule)]
+
+    def _net_kwargs(self, seed, device, internal=(), user_callbacks=True):
+        """Return the constructor arguments every net of this estimator shares."""
+        return dict(
+            optimizer=self._optimizer_class(),
+            optimizer__weight_decay=self.weight_decay,
+            **self._optimizer_kwargs(device),
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            # the user's callbacks pass straight through, as skorch takes them
+            callbacks=list((self.callbacks or []) if user_callbacks else []) + list(internal),
+            train_split=None,
+            iterator_train__seed=seed,
+            device=str(device),
+            verbose=self.verbose,
+        )
+
+    def _run(self, net, data, epochs=None):
+        """Train ``net`` as ``net_``, lending it this estimator for the callbacks.
+
+        The schedule and early stopping callbacks of ``fit`` are dropped
+        afterwards, so that a later ``partial_fit`` trains exactly one more
+        epoch at ``lr``.
+        """
+        self.net_ = net
+        net.recommender_ = self
+        try:
+            net.partial_fit(data, None, epochs=epochs)
+        finally:
+            del net.recommender_
+            if net.initialized_:
+                net.callbacks_ = [c for c in net.callbacks_ if c[0] not in _INTERNAL_CALLBACKS]
+            net.callbacks = [
+                c
+                for c in net.callbacks
+                if not (isinstance(c, tuple) and c[0] in _INTERNAL_CALLBACKS)
+            ]
+        return net
+
+    def _continue(self, data, epochs=1):
+        """Train ``net_`` ``epochs`` more epochs at constant ``lr`` (``partial_fit``)."""
+        for group in self.net_.optimizer_.param_groups:  # no schedule outside fit
+            group["lr"] = self.lr
+        with seeded(self._seed + len(self.net_.history), self.net_.device):
+            self._run(self.net_, data, epochs=epochs)
+
+    @property
+    def _device(self):
+        return torch.device(self.net_.device)
+
+
+class TorchRecommender(_TorchTraining, BaseRecommender):
+    """A recommender whose scores come from a PyTorch module trained by skorch.
+
+    Subclasses define ``_module_params()`` (the module class and its keyword
+    arguments) and may set ``_pairwise = True`` to train with BPR.
+    """
+
+    _min_samples = 2
+    _pairwise = False
+
+    def _module_params(self):
+        raise NotImplementedError
+
+    def _check_params(self):
+        super()._check_params()
+        _check_int(self.n_negatives, "n_negatives")
+        _check_int(self.n_iter_no_change, "n_iter_no_change")
+        if self.early_stopping not in ("auto", True, False):
+            raise ValueError(
+                f'early_stopping must be "auto", True or False; got {self.early_stopping!r}'
+            )
+        return self._check_training_params()
 
     def _check_negatives(self, interactions):
         """Every user with positives needs ``n_negatives`` unseen items."""
@@ -527,16 +621,7 @@ class TorchRecommender(BaseRecommender):
 
     def _internal_callbacks(self, n_samples, valid):
         """Return the learning-rate schedule and early stopping of a full ``fit``."""
-        callbacks = []
-        if self.lr_schedule == "cosine":
-            steps = self.max_epochs * -(-n_samples // self.batch_size)
-            schedule = LRScheduler(
-                policy=torch.optim.lr_scheduler.CosineAnnealingLR,
-                T_max=max(steps, 1),
-                step_every="batch",
-                event_name=None,
-            )
-            callbacks.append(("sklrec_lr_schedule", schedule))
+        callbacks = self._schedule_callbacks(n_samples)
         if valid is not None:
             stop = EarlyStopping(
                 monitor=ValidationNDCG.name_,
@@ -551,13 +636,6 @@ class TorchRecommender(BaseRecommender):
             ]
         return callbacks
 
-    def _optimizer_kwargs(self, device):
-        """Extra optimizer arguments: the fused kernel of Adam where torch has one."""
-        opt = self._optimizer_class()
-        if opt in (torch.optim.Adam, torch.optim.AdamW) and _fused_available(opt, device.type):
-            return {"optimizer__fused": True}
-        return {}
-
     def _make_net(self, module, seed, device, internal=(), user_callbacks=True, **module_kwargs):
         return _RecNet(
             module=module,
@@ -565,18 +643,7 @@ class TorchRecommender(BaseRecommender):
             module__n_users=self.n_users_ + 1,
             module__n_items=self.n_items_ + 1,
             criterion=torch.nn.BCEWithLogitsLoss,
-            optimizer=self._optimizer_class(),
-            optimizer__weight_decay=self.weight_decay,
-            **self._optimizer_kwargs(device),
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            # the user's callbacks pass straight through, as skorch takes them
-            callbacks=list((self.callbacks or []) if user_callbacks else []) + list(internal),
-            train_split=None,
-            iterator_train__seed=seed,
-            device=str(device),
-            verbose=self.verbose,
+            **self._net_kwargs(seed, device, internal, user_callbacks),
         )
 
     def _training_data(self, user_index, item_index, device):
@@ -602,27 +669,6 @@ class TorchRecommender(BaseRecommender):
         module, kwargs = self._module_params()
         internal = self._internal_callbacks(len(data), valid) if epochs is None else ()
         self._run(self._make_net(module, seed, device, internal, **kwargs), data, epochs)
-
-    def _run(self, net, data, epochs=None):
-        """Train ``net`` as ``net_``, lending it this estimator for the callbacks.
-
-        Early stopping's own callbacks are dropped afterwards, so that a later
-        ``partial_fit`` trains exactly one more epoch.
-        """
-        self.net_ = net
-        net.recommender_ = self
-        try:
-            net.partial_fit(data, None, epochs=epochs)
-        finally:
-            del net.recommender_
-            if net.initialized_:
-                net.callbacks_ = [c for c in net.callbacks_ if c[0] not in _INTERNAL_CALLBACKS]
-            net.callbacks = [
-                c
-                for c in net.callbacks
-                if not (isinstance(c, tuple) and c[0] in _INTERNAL_CALLBACKS)
-            ]
-        return net
 
     @keep_state_on_error
     def partial_fit(self, X, y=None):
@@ -656,18 +702,10 @@ class TorchRecommender(BaseRecommender):
         new = build_interactions(users, items, self.n_users_, self.n_items_)
         self.interactions_ = (self.interactions_ + new).sign().tocsr()
         self._check_negatives(self.interactions_)
-        data = self._training_data(users, items, device)
-        for group in self.net_.optimizer_.param_groups:  # no schedule outside fit
-            group["lr"] = self.lr
-        with seeded(self._seed + len(self.net_.history), device):
-            self._run(self.net_, data, epochs=1)
+        self._continue(self._training_data(users, items, device))
         return self
 
     # -- scoring protocol ---------------------------------------------------------
-    @property
-    def _device(self):
-        return torch.device(self.net_.device)
-
     def _pair_width(self):
         return getattr(self.net_.module_, "pair_width", 1)
 
@@ -680,3 +718,323 @@ class TorchRecommender(BaseRecommender):
         module = self.net_.module_.eval()
         with torch.inference_mode():
             return module.score_all(users)[:, 1:].float()
+
+
+# -- regressors -------------------------------------------------------------------
+# damping of the baseline's user and item biases (shrunk towards 0 for rare ids)
+_BIAS_DAMPING = (10.0, 25.0)
+
+
+def bias_baseline(user_index, item_index, ratings, n_users, n_items, damping=_BIAS_DAMPING):
+    """Return the global mean and damped user and item biases of ``ratings``.
+
+    ``b_i = sum(r - mu) / (n_i + damping_item)`` over an item's ratings, then
+    ``b_u = sum(r - mu - b_i) / (n_u + damping_user)`` over a user's: the
+    baseline predictor of Koren (2010), fitted in closed form.
+    """
+    damp_user, damp_item = damping
+    mu = float(ratings.mean())
+    item_bias = np.bincount(item_index, ratings - mu, n_items) / (
+        np.bincount(item_index, minlength=n_items) + damp_item
+    )
+    residual = ratings - mu - item_bias[item_index]
+    user_bias = np.bincount(user_index, residual, n_users) / (
+        np.bincount(user_index, minlength=n_users) + damp_user
+    )
+    return mu, user_bias, item_bias
+
+
+def build_ratings(user_index, item_index, ratings, n_users, n_items):
+    """Return the CSR matrix of ratings; a pair rated more than once gets the mean."""
+    shape = (n_users, n_items)
+    total = sp.csr_matrix((ratings.astype(np.float64), (user_index, item_index)), shape=shape)
+    count = sp.csr_matrix((np.ones(len(ratings)), (user_index, item_index)), shape=shape)
+    total.sum_duplicates()
+    count.sum_duplicates()
+    total.sort_indices()
+    count.sort_indices()
+    # an explicit zero rating must stay stored: build from the pattern of `count`
+    return sp.csr_matrix(
+        ((total.data / count.data).astype(np.float32), count.indices, count.indptr), shape=shape
+    )
+
+
+class BaseRegressor(RegressorMixin, _InteractionEstimator):
+    """Shared machinery of the rating regressors on interaction-form input.
+
+    ``fit`` stores the id maps, the rating matrix ``interactions_``, the
+    baseline ``global_mean_`` / ``user_bias_`` / ``item_bias_`` and the rating
+    range. Subclasses implement ``_fit_model(user_index, item_index, ratings,
+    epochs)`` (0-based) and ``_predict_pairs(users, items)`` on 1-based
+    indices of known ids; unknown ids fall back to the baseline.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # sklearn's checks fit on random float X, where every row is a new user and a new
+        # item: there is no collaborative signal to score well on
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def _check_params(self):
+        super()._check_params()
+        if not isinstance(self.clip, (bool, np.bool_)):
+            raise ValueError(f"clip must be True or False; got {self.clip!r}")
+
+    @keep_state_on_error
+    def fit(self, X, y):
+        """Fit the model to rated interactions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Column 0 holds user ids, column 1 item ids (ints or strings);
+            further columns are context and are ignored.
+        y : array-like of shape (n_samples,)
+            The rating of each row. A (user, item) pair rated more than once
+            counts with the mean of its ratings.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, epochs=None)
+
+    def _check_y(self, X, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "give the rating of each row of X"
+            )
+        return check_target(y, len(X))
+
+    def _fit(self, X, y, epochs):
+        self._check_params()
+        X = self._check_X(X, reset=True)
+        y = self._check_y(X, y)
+        self.users_, user_index = np.unique(as_id_column(X[:, 0], "user"), return_inverse=True)
+        self.items_, item_index = np.unique(as_id_column(X[:, 1], "item"), return_inverse=True)
+        self.interactions_ = build_ratings(user_index, item_index, y, self.n_users_, self.n_items_)
+        self.global_mean_, self.user_bias_, self.item_bias_ = bias_baseline(
+            user_index, item_index, y, self.n_users_, self.n_items_
+        )
+        self.rating_range_ = (float(y.min()), float(y.max()))
+        self._fit_model(user_index, item_index, y, epochs=epochs)
+        return self
+
+    def _fit_model(self, user_index, item_index, ratings, epochs):
+        """Learn from 0-based rated pairs (``epochs=None``: the full schedule)."""
+        raise NotImplementedError
+
+    def _predict_pairs(self, users, items):
+        """Ratings of 1-based known ``users`` and ``items`` (index arrays)."""
+        raise NotImplementedError
+
+    def predict(self, X):
+        """Predict the rating of each (user, item) row of ``X``.
+
+        A row with a user or item unseen in ``fit`` gets the global mean plus
+        the bias of whichever of the two is known, with a warning, or a
+        ``ValueError`` if ``handle_unknown="error"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Interactions in the form given to ``fit``.
+
+        Returns
+        -------
+        ratings : ndarray of shape (n_samples,)
+            Clipped to the range of the ratings seen in ``fit`` if ``clip``.
+        """
+        users, items, known = self._encode_X(X)
+        pred = (
+            self.global_mean_
+            + np.where(users > 0, self.user_bias_[users - 1], 0.0)
+            + np.where(items > 0, self.item_bias_[items - 1], 0.0)
+        )
+        if known.any():
+            pred[known] = self._predict_pairs(users[known], items[known])
+        if self.clip:
+            np.clip(pred, *self.rating_range_, out=pred)
+        return pred
+
+
+class _MaskedMSELoss(torch.nn.Module):
+    """Mean squared error over the observed entries (the target is NaN elsewhere)."""
+
+    def forward(self, y_pred, y_true):
+        observed = ~torch.isnan(y_true)
+        error = torch.where(observed, y_pred - y_true, 0.0)
+        return error.square().sum() / observed.sum().clamp(min=1)
+
+
+class _Ratings:
+    """Rated (user, item) pairs as whole-epoch tensors (1-based indices)."""
+
+    def __init__(self, user_index, item_index, ratings, device):
+        self.users = torch.as_tensor(user_index, dtype=torch.int64, device=device) + 1
+        self.items = torch.as_tensor(item_index, dtype=torch.int64, device=device) + 1
+        self.ratings = torch.as_tensor(ratings, dtype=torch.float32, device=device)
+
+    def __len__(self):
+        return len(self.ratings)
+
+    def epoch(self, generator):
+        return {"users": self.users, "items": self.items}, self.ratings
+
+
+class _SparseRows:
+    """Rows of a CSR matrix kept on the device and made dense one batch at a time.
+
+    A batch of row indices becomes ``({"inputs": dense}, target)``: the input
+    has 0 where nothing was observed, the target NaN, so that the loss counts
+    observed entries only.
+    """
+
+    def __init__(self, matrix, rows, device):
+        self.indptr = torch.as_tensor(matrix.indptr, dtype=torch.int64, device=device)
+        self.indices = torch.as_tensor(matrix.indices, dtype=torch.int64, device=device)
+        self.data = torch.as_tensor(matrix.data, dtype=torch.float32, device=device)
+        self.rows = torch.as_tensor(rows, dtype=torch.int64, device=device)
+        self.n_cols = matrix.shape[1]
+
+    def __len__(self):
+        return len(self.rows)
+
+    def epoch(self, generator):
+        return {"rows": self.rows}, self.rows
+
+    def batch(self, x, y):
+        rows = x["rows"]
+        start = self.indptr[rows]
+        count = self.indptr[rows + 1] - start
+        which = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), count)
+        first = torch.cumsum(count, 0) - count
+        pos = start[which] + torch.arange(len(which), device=rows.device) - first[which]
+        cols, values = self.indices[pos], self.data[pos]
+        inputs = torch.zeros(len(rows), self.n_cols, device=rows.device)
+        inputs[which, cols] = values
+        target = torch.full_like(inputs, float("nan"))
+        target[which, cols] = values
+        return {"inputs": inputs}, target
+
+
+class _PenalisedNet(_RecNet):
+    """``_RecNet`` adding ``l2`` times the module's ``penalty`` of each training batch.
+
+    For embedding models this is the classic per-rating L2 term: only the rows
+    a batch uses are pulled towards 0, unlike optimizer weight decay, which
+    shrinks every row at every step.
+    """
+
+    def __init__(self, *args, l2=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.l2 = l2
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if training and self.l2:
+            loss = loss + self.l2 * self.module_.penalty(**X)
+        return loss
+
+
+class _AutoEncoderNet(_RecNet):
+    """``_RecNet`` with dense re-feeding (Kuchaiev & Ginsburg 2017).
+
+    With ``refeed=True`` every update on a batch ``x`` is followed by an
+    update on its reconstruction ``f(x)`` (fixed, dense) as input and target.
+    """
+
+    def __init__(self, *args, refeed=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.refeed = refeed
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        if self.refeed:
+            dense = step["y_pred"].detach()
+            super().train_step(({"inputs": dense}, dense), **fit_params)
+        return step
+
+
+class TorchRegressor(_TorchTraining, BaseRegressor):
+    """A rating regressor whose predictions come from a PyTorch module.
+
+    Subclasses define ``_module_params()`` (the module class and its keyword
+    arguments), ``_training_data(user_index, item_index, ratings, device)``
+    and ``_predict_pairs``; the loss is the masked mean squared error.
+    """
+
+    _net_class = _RecNet
+
+    def _module_params(self):
+        raise NotImplementedError
+
+    def _training_data(self, user_index, item_index, ratings, device):
+        raise NotImplementedError
+
+    def _net_extra(self):
+        """Return extra constructor arguments of the net."""
+        return {}
+
+    def _check_params(self):
+        super()._check_params()
+        return self._check_training_params()
+
+    def _fit_model(self, user_index, item_index, ratings, epochs):
+        device = check_device(self.device)
+        self._seed = draw_seed(self.random_state)
+        data = self._training_data(user_index, item_index, ratings, device)
+        module, kwargs = self._module_params()
+        internal = self._schedule_callbacks(len(data)) if epochs is None else ()
+        net = self._net_class(
+            module=module,
+            **{f"module__{key}": value for key, value in kwargs.items()},
+            criterion=_MaskedMSELoss,
+            **{**self._net_kwargs(self._seed, device, internal), **self._net_extra()},
+        )
+        with seeded(self._seed, device):
+            self._run(net, data, epochs)
+
+    @keep_state_on_error
+    def partial_fit(self, X, y):
+        """Train one more epoch on ``X`` (one epoch from scratch if unfitted).
+
+        The ids of ``X`` must have been seen in the first fit; its ratings
+        join ``interactions_`` (replacing earlier ratings of the same pairs).
+        Optuna's pruning calls this once per step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : object
+        """
+        if not hasattr(self, "net_"):
+            return self._fit(X, y, epochs=1)
+        self._check_params()
+        X = self._check_X(X, reset=False)
+        y = self._check_y(X, y)
+        name = type(self).__name__
+        users, _ = IdMap(self.users_, "user").encode_known(X[:, 0], "error", estimator_name=name)
+        items, _ = IdMap(self.items_, "item").encode_known(X[:, 1], "error", estimator_name=name)
+        users, items = users - 1, items - 1
+        new = build_ratings(users, items, y, self.n_users_, self.n_items_).tocoo()
+        old = self.interactions_.tocoo()
+        n_items = self.n_items_
+        keep = ~np.isin(old.row.astype(np.int64) * n_items + old.col, new.row * n_items + new.col)
+        rows = np.concatenate([old.row[keep], new.row])
+        cols = np.concatenate([old.col[keep], new.col])
+        ratings = np.concatenate([old.data[keep], new.data])
+        self.interactions_ = build_ratings(rows, cols, ratings, self.n_users_, n_items)
+        self._continue(self._training_data(users, items, y, self.net_.device))
+        return self
+
+    # -- prediction ---------------------------------------------------------------
+    def _module(self):
+        return self.net_.module_.eval()

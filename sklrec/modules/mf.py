@@ -51,6 +51,17 @@ class MatrixFactorization(nn.Module):
             )
         return score
 
+    def penalty(self, users, items):
+        """Mean squared norm of the embeddings and biases a batch of pairs uses."""
+        norm = self.user(users).square().sum(-1) + self.item(items).square().sum(-1)
+        if self.bias:
+            norm = (
+                norm
+                + self.user_bias(users).squeeze(-1) ** 2
+                + self.item_bias(items).squeeze(-1) ** 2
+            )
+        return norm.mean()
+
     def score_all(self, users):
         """Scores of ``users`` (shape (B,)) against every item row: (B, n_items)."""
         score = self.user(users) @ self.item.weight.T

@@ -1,0 +1,332 @@
+"""Rating regressors: learning, masking, re-feeding, cold start, bad input, the toolchain."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate, train_test_split
+
+from sklrec import AutoRecRegressor, BiasRegressor, DeepAutoEncoderRegressor, MFRegressor
+from sklrec.base import _MaskedMSELoss, _SparseRows, build_ratings
+from sklrec.datasets import make_ratings
+
+from .test_common import REGRESSORS, _name
+
+TORCH_REGRESSORS = REGRESSORS[:4]
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    """Ratings from a planted rank-3 model with biases, split 80/20."""
+    X, y = make_ratings(
+        n_users=200, n_items=60, ratings_per_user=40, n_factors=3, noise=0.3, random_state=0
+    )
+    return train_test_split(X, y, test_size=0.2, random_state=0)
+
+
+@pytest.fixture
+def small():
+    return make_ratings(n_users=30, n_items=20, ratings_per_user=8, random_state=1)
+
+
+def _rmse(model, X, y):
+    return float(np.sqrt(np.mean((model.predict(X) - y) ** 2)))
+
+
+# -- learning ---------------------------------------------------------------------------
+LEARNERS = {
+    "mf": MFRegressor(embedding_dim=8, lr=0.02, max_epochs=30, batch_size=256),
+    "i-autorec": AutoRecRegressor(
+        hidden_units=16,
+        encoder_activation="elu",
+        lr=0.01,
+        max_epochs=300,
+        batch_size=16,
+        weight_decay=1e-4,
+    ),
+    "u-autorec": AutoRecRegressor(
+        based="user", hidden_units=32, lr=0.01, max_epochs=200, batch_size=16
+    ),
+    "deep-ae": DeepAutoEncoderRegressor(
+        hidden_dims=(32, 16), dropout=0.2, lr=0.005, max_epochs=100, batch_size=32
+    ),
+    "deep-ae-no-refeed": DeepAutoEncoderRegressor(
+        hidden_dims=(32, 16), dropout=0.2, refeed=False, lr=0.005, max_epochs=100, batch_size=32
+    ),
+}
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_beats_global_mean_and_bias_baselines(name, ratings):
+    X_train, X_test, y_train, y_test = ratings
+    model = clone(LEARNERS[name]).set_params(random_state=0).fit(X_train, y_train)
+    rmse = _rmse(model, X_test, y_test)
+    mean_rmse = float(np.sqrt(np.mean((y_train.mean() - y_test) ** 2)))
+    bias_rmse = _rmse(BiasRegressor().fit(X_train, y_train), X_test, y_test)
+    assert bias_rmse < mean_rmse - 0.1  # the data has strong biases
+    assert rmse < bias_rmse - 0.05, (rmse, bias_rmse)
+
+
+def test_refeed_takes_a_second_step_per_batch(small):
+    X, y = small
+    steps = {}
+    for refeed in (False, True):
+        model = DeepAutoEncoderRegressor(
+            hidden_dims=(8,), refeed=refeed, max_epochs=2, batch_size=8, random_state=0
+        ).fit(X, y)
+        steps[refeed] = int(model.net_.optimizer_.state_dict()["state"][0]["step"])
+    assert steps[True] == 2 * steps[False] > 0
+
+
+# -- masking ------------------------------------------------------------------------------
+def test_masked_loss_ignores_unobserved_entries():
+    target = torch.tensor([[4.0, float("nan"), 2.0], [float("nan"), 5.0, float("nan")]])
+    pred = torch.tensor([[3.0, 100.0, 2.0], [-7.0, 4.0, 1e6]], requires_grad=True)
+    loss = _MaskedMSELoss()(pred, target)
+    assert loss.item() == pytest.approx((1.0 + 0.0 + 1.0) / 3)
+    loss.backward()
+    observed = ~torch.isnan(target)
+    assert torch.all(pred.grad[~observed] == 0) and torch.all(pred.grad[observed] != 0) is not None
+    # any change at an unobserved entry leaves the loss as it was
+    other = pred.detach().clone()
+    other[~observed] = torch.randn(int((~observed).sum()))
+    assert _MaskedMSELoss()(other, target).item() == pytest.approx(loss.item())
+
+
+def test_sparse_rows_densify_per_batch_with_nan_where_unobserved():
+    users = np.array([0, 0, 1, 2, 2, 2])
+    items = np.array([1, 3, 0, 0, 2, 3])
+    matrix = build_ratings(users, items, np.array([5.0, 3, 4, 1, 2, 0]), 3, 4)
+    rows = _SparseRows(matrix, np.arange(3), "cpu")
+    x, target = rows.batch({"rows": torch.tensor([2, 0])}, None)
+    np.testing.assert_array_equal(x["inputs"].numpy(), [[1, 0, 2, 0], [0, 5, 0, 3]])
+    expected = np.array([[1, np.nan, 2, 0], [np.nan, 5, np.nan, 3]])
+    np.testing.assert_array_equal(target.numpy(), expected)  # a rating of 0 is observed
+
+
+def test_duplicate_pairs_count_with_their_mean():
+    X = np.array([[1, 1], [1, 1], [1, 2], [2, 1]])
+    model = BiasRegressor().fit(X, [2.0, 4.0, 5.0, 1.0])
+    assert model.interactions_[0, 0] == 3.0 and model.interactions_.nnz == 3
+
+
+def test_autoencoder_predictions_read_the_reconstruction(small):
+    X, y = small
+    model = AutoRecRegressor(hidden_units=8, max_epochs=2, clip=False, random_state=0).fit(X, y)
+    users, items, _ = model._encode_X(X[:5])
+    module = model.net_.module_.eval()
+    with torch.no_grad():
+        recon = module(torch.as_tensor(model.interactions_.T.toarray()))
+    np.testing.assert_allclose(
+        model.predict(X[:5]), recon[items - 1, users - 1].numpy(), rtol=1e-5
+    )
+
+
+def test_clip_to_the_training_range(small):
+    X, y = small
+    model = MFRegressor(max_epochs=1, lr=5.0, random_state=0).fit(X, y)
+    pred = model.predict(X)
+    assert pred.min() >= y.min() and pred.max() <= y.max()
+    raw = clone(model).set_params(clip=False).fit(X, y).predict(X)
+    assert raw.min() < y.min() or raw.max() > y.max()
+
+
+# -- cold start and bad input ---------------------------------------------------------------
+@pytest.mark.parametrize("est", REGRESSORS, ids=_name)
+def test_unknown_ids_fall_back_to_mean_plus_known_bias(est, small):
+    X, y = small
+    model = clone(est).fit(X, y)
+    known_user, known_item = X[0, 0], X[0, 1]
+    rows = np.array([[known_user, 999, 0], [999, known_item, 0], [998, 997, 0]])
+    with pytest.warns(UserWarning, match="not seen in fit"):
+        pred = model.predict(rows)
+    u = np.searchsorted(model.users_, known_user)
+    i = np.searchsorted(model.items_, known_item)
+    expected = model.global_mean_ + np.array([model.user_bias_[u], model.item_bias_[i], 0.0])
+    np.testing.assert_allclose(pred, np.clip(expected, y.min(), y.max()))
+    strict = clone(est).set_params(handle_unknown="error").fit(X, y)
+    with pytest.raises(ValueError, match=r"unknown user id\(s\) \[999\]"):
+        strict.predict(rows[1:2])
+
+
+def test_user_based_unknown_user_is_named(small):
+    X, y = small
+    model = AutoRecRegressor(based="user", hidden_units=4, max_epochs=1, handle_unknown="error")
+    model.fit(X, y)
+    with pytest.raises(ValueError, match=r"unknown user id\(s\) \[4242\]"):
+        model.predict([[4242, X[0, 1], 0]])
+
+
+def _bad_regression_fits(X, y):
+    return {
+        "y missing": ((X, None), "requires y"),
+        "NaN rating": ((X, np.r_[np.nan, y[1:]]), "NaN"),
+        "infinite rating": ((X, np.r_[np.inf, y[1:]]), "infinity"),
+        "one column": ((X[:, :1], y), "minimum of 2 is required"),
+        "empty X": ((X[:0], y[:0]), "0 sample"),
+        "lengths differ": ((X, y[:-1]), "inconsistent numbers of samples"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_regression_fits(np.zeros((3, 3)), np.ones(3))))
+@pytest.mark.parametrize("est", REGRESSORS, ids=_name)
+def test_bad_input_raises_and_keeps_the_fitted_model(est, case, small):
+    X, y = small
+    model = clone(est).fit(X, y)
+    before = model.predict(X)
+    args, match = _bad_regression_fits(X, y)[case]
+    with pytest.raises(ValueError, match=match):
+        model.fit(*args)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_users_ == len(np.unique(X[:, 0]))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"based": "row"}, "based must be"),
+        ({"encoder_activation": "swish"}, "encoder_activation must be one of"),
+        ({"dropout": 1.0}, "dropout must be"),
+        ({"hidden_units": 0}, "hidden_units must be"),
+        ({"clip": "yes"}, "clip must be"),
+        ({"device": "tpu:0"}, "unknown device"),
+        ({"lr": -1.0}, "lr must be"),
+    ],
+)
+def test_bad_autorec_parameters(params, match, small):
+    with pytest.raises(ValueError, match=match):
+        AutoRecRegressor(**params).fit(*small)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"hidden_dims": ()}, "hidden layer sizes"),
+        ({"hidden_dims": (8, -1)}, "hidden layer sizes"),
+        ({"activation": "gelu"}, "activation must be one of"),
+        ({"refeed": "on"}, "refeed must be"),
+    ],
+)
+def test_bad_deep_autoencoder_parameters(params, match, small):
+    with pytest.raises(ValueError, match=match):
+        DeepAutoEncoderRegressor(**params).fit(*small)
+
+
+def test_bias_regressor_damping_and_parameters(small):
+    X, y = small
+    undamped = BiasRegressor(user_damping=0, item_damping=0, clip=False).fit(X, y)
+    damped = BiasRegressor(clip=False).fit(X, y)
+    assert np.abs(undamped.item_bias_).mean() > np.abs(damped.item_bias_).mean()
+    with pytest.raises(ValueError, match="item_damping must be"):
+        BiasRegressor(item_damping=-1).fit(X, y)
+
+
+# -- training API ---------------------------------------------------------------------------
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_partial_fit_adds_one_epoch_and_updates_ratings(est, small):
+    X, y = small
+    model = clone(est).partial_fit(X, y)
+    assert len(model.net_.history) == 1
+    y2 = y.copy()
+    y2[0] = 1.0 if y[0] != 1.0 else 2.0
+    model.partial_fit(X[:10], y2[:10])
+    assert len(model.net_.history) == 2
+    u = np.searchsorted(model.users_, X[0, 0])
+    i = np.searchsorted(model.items_, X[0, 1])
+    assert model.interactions_[u, i] == y2[0]
+    assert model.interactions_.nnz == len({(a, b) for a, b in X[:, :2]})
+    with pytest.raises(ValueError, match="unknown user"):
+        model.partial_fit([[777, X[0, 1], 0]], [3.0])
+
+
+@pytest.mark.parametrize("est", REGRESSORS, ids=_name)
+def test_pickle_joblib_and_seeds(est, small, tmp_path):
+    X, y = small
+    model = clone(est).fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    joblib.dump(model, tmp_path / "model.joblib")
+    for other in (restored, joblib.load(tmp_path / "model.joblib")):
+        np.testing.assert_array_equal(other.predict(X), model.predict(X))
+    np.testing.assert_array_equal(clone(est).fit(X, y).predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_seed_matters_and_global_rng_untouched(est, small):
+    X, y = small
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()  # noqa: NPY002
+    a = clone(est).set_params(random_state=1).fit(X, y).predict(X)
+    b = clone(est).set_params(random_state=2).fit(X, y).predict(X)
+    assert not np.allclose(a, b)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    np_after = np.random.get_state()  # noqa: NPY002
+    assert all(np.array_equal(u, v) for u, v in zip(np_after, np_state, strict=True))
+
+
+@pytest.mark.parametrize("est", REGRESSORS, ids=_name)
+def test_string_ids_dataframe_pipeline(est, small):
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    X, y = small
+    frame = pd.DataFrame({"user": [f"u{u}" for u in X[:, 0]], "item": [f"i{i}" for i in X[:, 1]]})
+    frame["time"] = X[:, 2]
+    pipe = make_pipeline(ColumnTransformer([("ids", "passthrough", [0, 1])]), clone(est))
+    pipe.fit(frame, y)
+    assert pipe[-1].users_.dtype.kind == "U"
+    assert pipe.predict(frame.iloc[:5]).shape == (5,)
+    assert np.isfinite(pipe.score(frame, y))
+
+
+@pytest.mark.parametrize("est", REGRESSORS, ids=_name)
+def test_cross_validate_with_sklearn_scorers(est, small):
+    X, y = small
+    res = cross_validate(
+        est,
+        X,
+        y,
+        cv=KFold(3, shuffle=True, random_state=0),
+        scoring=("neg_root_mean_squared_error", "r2"),
+    )
+    assert np.all(-res["test_neg_root_mean_squared_error"] < 4)
+    assert np.isfinite(res["test_r2"]).all()
+
+
+def test_grid_search_and_optuna_search(small):
+    X, y = small
+    search = GridSearchCV(
+        REGRESSORS[1],
+        {"hidden_units": [4, 8]},
+        cv=KFold(3, shuffle=True, random_state=0),
+        scoring="neg_root_mean_squared_error",
+    ).fit(X, y)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    optuna = pytest.importorskip("optuna")
+    integration = pytest.importorskip("optuna_integration")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search = integration.OptunaSearchCV(
+        REGRESSORS[0],
+        {"embedding_dim": optuna.distributions.IntDistribution(2, 8)},
+        cv=KFold(3, shuffle=True, random_state=0),
+        scoring="neg_root_mean_squared_error",
+        n_trials=2,
+        random_state=0,
+    ).fit(X, y)
+    assert len(search.trials_) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_cuda_round_trip(est, small, tmp_path):
+    X, y = small
+    model = clone(est).set_params(device="cuda").fit(X, y)
+    pred = model.predict(X)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    restored = pickle.loads(path.read_bytes())
+    np.testing.assert_allclose(restored.predict(X), pred, rtol=1e-5)
+    cpu = clone(est).set_params(device="cpu").fit(X, y).predict(X)
+    np.testing.assert_allclose(cpu, pred, atol=0.5)
