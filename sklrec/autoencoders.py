@@ -89,7 +89,7 @@ class _AutoEncoderRegressor(TorchRegressor):
     max_epochs=50,
     batch_size=256,
     optimizer="adam",
-    weight_decay=0.0003,
+    weight_decay=0.0005,
     batch_doc=_BATCH_DOC,
 )
 class AutoRecRegressor(_AutoEncoderRegressor):
@@ -162,7 +162,7 @@ class AutoRecRegressor(_AutoEncoderRegressor):
         max_epochs=50,
         batch_size=256,
         optimizer="adam",
-        weight_decay=0.0003,
+        weight_decay=0.0005,
         lr_schedule="cosine",
         callbacks=None,
         device="cpu",
