@@ -23,9 +23,14 @@ class _AutoEncoderRegressor(TorchRegressor):
     """
 
     _net_class = _AutoEncoderNet
-    _item_based = False
+
+    @property
+    def _item_based(self):
+        return self.based == "item"
 
     def _check_params(self):
+        if self.based not in ("item", "user"):
+            raise ValueError(f'based must be "item" or "user"; got {self.based!r}')
         device = super()._check_params()
         for name in ("activation", "output_activation"):
             value = self._activations()[name]
@@ -187,13 +192,7 @@ class AutoRecRegressor(_AutoEncoderRegressor):
         self.verbose = verbose
         self.random_state = random_state
 
-    @property
-    def _item_based(self):
-        return self.based == "item"
-
     def _check_params(self):
-        if self.based not in ("item", "user"):
-            raise ValueError(f'based must be "item" or "user"; got {self.based!r}')
         _check_int(self.hidden_units, "hidden_units")
         return super()._check_params()
 
@@ -243,6 +242,8 @@ class DeepAutoEncoderRegressor(_AutoEncoderRegressor):
         Tie each decoder layer's weights to the transposed encoder weights.
     refeed : bool, default=True
         Dense re-feeding: a second update per batch on its reconstruction.
+    based : {{"user", "item"}}, default="user"
+        Whether a sample is a user's ratings (the paper's model) or an item's.
     clip : bool, default=True
         Clip predictions to the range of the ratings seen in ``fit``.
     handle_unknown : {{"warn", "ignore", "error"}}, default="warn"
@@ -284,6 +285,7 @@ class DeepAutoEncoderRegressor(_AutoEncoderRegressor):
         dropout=0.8,
         constrained=False,
         refeed=True,
+        based="user",
         clip=True,
         handle_unknown="warn",
         lr=0.001,
@@ -302,6 +304,7 @@ class DeepAutoEncoderRegressor(_AutoEncoderRegressor):
         self.dropout = dropout
         self.constrained = constrained
         self.refeed = refeed
+        self.based = based
         self.clip = clip
         self.handle_unknown = handle_unknown
         self.lr = lr

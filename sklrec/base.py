@@ -18,7 +18,8 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, EpochTimer, LRScheduler, PrintLog
+from skorch.callbacks import Callback, EarlyStopping, EpochTimer, LRScheduler, PrintLog
+from skorch.utils import TeeGenerator
 
 from ._interactions import (
     IdMap,
@@ -137,6 +138,13 @@ class _InteractionEstimator(BaseEstimator):
         return IdMap(ids, kind).encode_known(
             values, self.handle_unknown, estimator_name=type(self).__name__
         )
+
+    def _known_ids(self, X):
+        """Return 0-based user and item indices of validated ``X``; unknown ids raise."""
+        name = type(self).__name__
+        users, _ = IdMap(self.users_, "user").encode_known(X[:, 0], "error", estimator_name=name)
+        items, _ = IdMap(self.items_, "item").encode_known(X[:, 1], "error", estimator_name=name)
+        return users - 1, items - 1
 
     def _encode_X(self, X):
         """Validate ``X`` and return 1-based user and item indices (0 = unknown)."""
@@ -422,6 +430,11 @@ class _RecNet(NeuralNet):
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
+        # skorch hands every batch's parameters to on_grad_computed; skip that where no
+        # callback listens (it costs a walk over the parameters per batch)
+        self._grad_listeners = any(
+            type(cb).on_grad_computed is not Callback.on_grad_computed for _, cb in self.callbacks_
+        )
         total = torch.zeros((), device=self.device)
         n_samples = n_batches = 0
         for batch in iterator:
@@ -434,6 +447,26 @@ class _RecNet(NeuralNet):
             self.notify("on_batch_end", batch=batch, training=training, **step)
         self.history.record(prefix + "_loss", (total / max(n_samples, 1)).item())
         self.history.record(prefix + "_batch_count", n_batches)
+
+    def train_step(self, batch, **fit_params):
+        """One optimizer step, as skorch's but without the closure where none is needed.
+
+        Only LBFGS-like optimizers evaluate a closure; for the others the
+        closure machinery and the per-batch ``on_grad_computed`` walk over the
+        parameters (when no callback listens) are pure overhead at small batches.
+        """
+        if isinstance(self.optimizer_, torch.optim.LBFGS):
+            return super().train_step(batch, **fit_params)
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        if getattr(self, "_grad_listeners", True):
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+            )
+        self._step_optimizer(None)
+        return step
 
     def infer(self, x, **fit_params):
         if "neg_items" in x:
@@ -692,13 +725,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         device = self.net_.device
         X = self._check_X(X, reset=False)
         positive = self._positive_rows(X, y)
-        users, _ = IdMap(self.users_, "user").encode_known(
-            X[:, 0], "error", estimator_name=type(self).__name__
-        )
-        items, _ = IdMap(self.items_, "item").encode_known(
-            X[:, 1], "error", estimator_name=type(self).__name__
-        )
-        users, items = users[positive] - 1, items[positive] - 1
+        users, items = self._known_ids(X)
+        users, items = users[positive], items[positive]
         new = build_interactions(users, items, self.n_users_, self.n_items_)
         self.interactions_ = (self.interactions_ + new).sign().tocsr()
         self._check_negatives(self.interactions_)
@@ -1020,10 +1048,7 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         self._check_params()
         X = self._check_X(X, reset=False)
         y = self._check_y(X, y)
-        name = type(self).__name__
-        users, _ = IdMap(self.users_, "user").encode_known(X[:, 0], "error", estimator_name=name)
-        items, _ = IdMap(self.items_, "item").encode_known(X[:, 1], "error", estimator_name=name)
-        users, items = users - 1, items - 1
+        users, items = self._known_ids(X)
         new = build_ratings(users, items, y, self.n_users_, self.n_items_).tocoo()
         old = self.interactions_.tocoo()
         n_items = self.n_items_

@@ -117,7 +117,7 @@ class MFRecommender(TorchRecommender):
     max_epochs=20,
     batch_size=1024,
     optimizer="adam",
-    weight_decay=0.05,
+    weight_decay=0.07,
     batch_doc="Ratings per gradient step.",
     weight_decay_doc=(
         "L2 penalty on the factors and biases each batch uses (mean squared\n"
@@ -181,7 +181,7 @@ class MFRegressor(TorchRegressor):
         max_epochs=20,
         batch_size=1024,
         optimizer="adam",
-        weight_decay=0.05,
+        weight_decay=0.07,
         lr_schedule="cosine",
         callbacks=None,
         device="cpu",
