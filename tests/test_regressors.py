@@ -208,11 +208,24 @@ def test_bad_autorec_parameters(params, match, small):
         ({"hidden_dims": (8, -1)}, "hidden layer sizes"),
         ({"activation": "gelu"}, "activation must be one of"),
         ({"refeed": "on"}, "refeed must be"),
+        ({"based": "both"}, "based must be"),
     ],
 )
 def test_bad_deep_autoencoder_parameters(params, match, small):
     with pytest.raises(ValueError, match=match):
         DeepAutoEncoderRegressor(**params).fit(*small)
+
+
+def test_item_based_deep_autoencoder_reads_item_rows(small):
+    X, y = small
+    model = DeepAutoEncoderRegressor(
+        hidden_dims=(8, 4), based="item", max_epochs=2, clip=False, random_state=0
+    ).fit(X, y)
+    assert model.net_.module_.encoder[0].in_features == model.n_users_
+    users, items, _ = model._encode_X(X[:5])
+    with torch.no_grad():
+        recon = model.net_.module_.eval()(torch.as_tensor(model.interactions_.T.toarray()))
+    np.testing.assert_allclose(model.predict(X[:5]), recon[items - 1, users - 1], rtol=1e-5)
 
 
 def test_bias_regressor_damping_and_parameters(small):
