@@ -91,8 +91,13 @@ print(f"\n{len(X_train)} training and {len(X_test)} held-out ratings")
 regressors = {
     "global mean + biases": BiasRegressor(),
     "mf": MFRegressor(random_state=0),
-    "i-autorec": AutoRecRegressor(random_state=0),
-    "deep autoencoder": DeepAutoEncoderRegressor(random_state=0),
+    # the autoencoders' samples are the rows of the rating matrix (400 items, 1,500
+    # users here): with their MovieLens defaults (batch 256) an epoch would be 2 steps,
+    # so smaller batches (and a smaller deep model) suit this small matrix
+    "i-autorec": AutoRecRegressor(batch_size=16, random_state=0),
+    "deep autoencoder": DeepAutoEncoderRegressor(
+        hidden_dims=(128, 64), dropout=0.5, batch_size=32, random_state=0
+    ),
 }
 rows = []
 for name, model in regressors.items():
