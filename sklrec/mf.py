@@ -217,7 +217,9 @@ class MFRegressor(TorchRegressor):
         return _Ratings(user_index, item_index, ratings - self.global_mean_, device)
 
     def _predict_pairs(self, users, items):
+        module, step = self._module(), 1 << 18  # pairs per chunk
         u = torch.as_tensor(users, device=self._device)
         i = torch.as_tensor(items, device=self._device)
         with torch.inference_mode():
-            return self._module()(u, i).double().cpu().numpy() + self.global_mean_
+            parts = [module(u[s : s + step], i[s : s + step]) for s in range(0, len(u), step)]
+        return torch.cat(parts).double().cpu().numpy() + self.global_mean_
