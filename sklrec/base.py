@@ -465,6 +465,9 @@ class _RecNet(NeuralNet):
                 named_parameters=TeeGenerator(self.get_all_learnable_params()),
                 batch=batch,
             )
+        max_norm = getattr(self, "max_grad_norm", None)
+        if max_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.module_.parameters(), max_norm)
         self._step_optimizer(None)
         return step
 
@@ -973,11 +976,13 @@ class _AutoEncoderNet(_RecNet):
 
     With ``refeed=True`` every update on a batch ``x`` is followed by an
     update on its reconstruction ``f(x)`` (fixed, dense) as input and target.
+    ``max_grad_norm`` clips the gradient norm of every update.
     """
 
-    def __init__(self, *args, refeed=False, **kwargs):
+    def __init__(self, *args, refeed=False, max_grad_norm=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.refeed = refeed
+        self.max_grad_norm = max_grad_norm
 
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)

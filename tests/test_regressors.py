@@ -56,6 +56,9 @@ LEARNERS = {
     "deep-ae-no-refeed": DeepAutoEncoderRegressor(
         hidden_dims=(32, 16), dropout=0.2, refeed=False, lr=0.005, max_epochs=100, batch_size=32
     ),
+    "deep-ae-user": DeepAutoEncoderRegressor(
+        hidden_dims=(32, 16), based="user", dropout=0.2, lr=0.005, max_epochs=100, batch_size=32
+    ),
 }
 
 
@@ -209,6 +212,9 @@ def test_bad_autorec_parameters(params, match, small):
         ({"activation": "gelu"}, "activation must be one of"),
         ({"refeed": "on"}, "refeed must be"),
         ({"based": "both"}, "based must be"),
+        ({"max_grad_norm": 0}, "max_grad_norm must be"),
+        ({"max_grad_norm": float("nan")}, "max_grad_norm must be"),
+        ({"max_grad_norm": "1"}, "max_grad_norm must be"),
     ],
 )
 def test_bad_deep_autoencoder_parameters(params, match, small):
@@ -216,16 +222,45 @@ def test_bad_deep_autoencoder_parameters(params, match, small):
         DeepAutoEncoderRegressor(**params).fit(*small)
 
 
-def test_item_based_deep_autoencoder_reads_item_rows(small):
+@pytest.mark.parametrize("based", ["item", "user"])
+def test_deep_autoencoder_reads_the_rows_it_is_based_on(based, small):
     X, y = small
     model = DeepAutoEncoderRegressor(
-        hidden_dims=(8, 4), based="item", max_epochs=2, clip=False, random_state=0
+        hidden_dims=(8, 4), based=based, max_epochs=2, clip=False, random_state=0
     ).fit(X, y)
-    assert model.net_.module_.encoder[0].in_features == model.n_users_
+    matrix = model.interactions_.T if based == "item" else model.interactions_
+    assert model.net_.module_.encoder[0].in_features == matrix.shape[1]
     users, items, _ = model._encode_X(X[:5])
+    rows, cols = (items - 1, users - 1) if based == "item" else (users - 1, items - 1)
     with torch.no_grad():
-        recon = model.net_.module_.eval()(torch.as_tensor(model.interactions_.T.toarray()))
-    np.testing.assert_allclose(model.predict(X[:5]), recon[items - 1, users - 1], rtol=1e-5)
+        recon = model.net_.module_.eval()(torch.as_tensor(matrix.toarray()))
+    np.testing.assert_allclose(model.predict(X[:5]), recon[rows, cols], rtol=1e-5)
+
+
+@pytest.mark.parametrize("max_grad_norm", [1e-3, None])
+def test_max_grad_norm_bounds_each_update(max_grad_norm, small):
+    X, y = small
+    # plain SGD with lr 1: an update moves the parameters by exactly the clipped gradient
+    model = DeepAutoEncoderRegressor(
+        hidden_dims=(8,),
+        max_grad_norm=max_grad_norm,
+        optimizer="sgd",
+        lr=1.0,
+        weight_decay=0.0,
+        refeed=False,
+        batch_size=10_000,
+        max_epochs=1,
+        random_state=0,
+    ).fit(X, y)
+    before = [p.detach().clone() for p in model.net_.module_.parameters()]
+    model.partial_fit(X, y)  # one epoch, one batch, one update
+    after = list(model.net_.module_.parameters())
+    moved = sum(((a.detach() - b) ** 2).sum().item() for a, b in zip(after, before, strict=True))
+    moved = moved**0.5
+    if max_grad_norm is None:
+        assert moved > 1e-2
+    else:
+        assert 0 < moved <= max_grad_norm * (1 + 1e-4)
 
 
 def test_bias_regressor_damping_and_parameters(small):
