@@ -45,7 +45,22 @@ _LAST_PARAMS = """
         torch and NumPy random states are left untouched."""
 
 TRAINING_PARAMS = _FIRST_PARAMS + _EARLY_STOPPING_PARAMS + _LAST_PARAMS
-REGRESSION_TRAINING_PARAMS = _FIRST_PARAMS + _LAST_PARAMS
+_REGRESSION_EARLY_STOPPING_PARAMS = """
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rated pairs (drawn with
+        ``random_state``), record their RMSE after each epoch (as
+        ``"valid_rmse"`` in ``net_.history``), stop after
+        ``n_iter_no_change`` epochs without improvement and keep the weights
+        of the best epoch. The held-out ratings stay out of training, the
+        autoencoders' input rows included, and join ``interactions_`` (and
+        so the inputs of ``predict``) once ``fit`` ends. ``partial_fit``
+        never stops early.
+    validation_fraction : float, default=0.1
+        Share of the rated pairs held out when ``early_stopping`` is on.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before early stopping ends training."""
+
+REGRESSION_TRAINING_PARAMS = _FIRST_PARAMS + _REGRESSION_EARLY_STOPPING_PARAMS + _LAST_PARAMS
 
 IMPLICIT_PARAMS = """n_negatives : int, default={n_negatives}
         Items drawn per positive interaction, afresh every epoch, uniformly

@@ -177,6 +177,9 @@ class AutoRecRegressor(_AutoEncoderRegressor):
         optimizer="adam",
         weight_decay=0.0005,
         lr_schedule="cosine",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
         callbacks=None,
         device="cpu",
         verbose=0,
@@ -195,6 +198,9 @@ class AutoRecRegressor(_AutoEncoderRegressor):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks
         self.device = device
         self.verbose = verbose
@@ -315,6 +321,9 @@ class DeepAutoEncoderRegressor(_AutoEncoderRegressor):
         optimizer="adam",
         weight_decay=0.001,
         lr_schedule="cosine",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
         callbacks=None,
         device="cpu",
         verbose=0,
@@ -335,6 +344,9 @@ class DeepAutoEncoderRegressor(_AutoEncoderRegressor):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks
         self.device = device
         self.verbose = verbose

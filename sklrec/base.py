@@ -30,7 +30,7 @@ from ._interactions import (
     show_ids,
 )
 from ._utils import check_device, draw_seed, keep_state_on_error, seeded
-from .callbacks import ValidationNDCG
+from .callbacks import ValidationNDCG, ValidationRMSE
 from .metrics import evaluate_ranking
 from .sampling import NegativeIndex, sample_negatives
 
@@ -548,6 +548,21 @@ class _TorchTraining:
             verbose=self.verbose,
         )
 
+    def _stopping_callbacks(self, validation):
+        """Return ``validation`` (a score per epoch) and early stopping on that score.
+
+        Training stops after ``n_iter_no_change`` epochs without a better
+        score and the weights of the best epoch are restored.
+        """
+        stop = EarlyStopping(
+            monitor=validation.name_,
+            patience=self.n_iter_no_change,
+            lower_is_better=validation._lower_is_better,
+            load_best=True,
+            sink=print if self.verbose else _silent,
+        )
+        return [("sklrec_validation", validation), ("sklrec_early_stopping", stop)]
+
     def _run(self, net, data, epochs=None):
         """Train ``net`` as ``net_``, lending it this estimator for the callbacks.
 
@@ -659,17 +674,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         """Return the learning-rate schedule and early stopping of a full ``fit``."""
         callbacks = self._schedule_callbacks(n_samples)
         if valid is not None:
-            stop = EarlyStopping(
-                monitor=ValidationNDCG.name_,
-                patience=self.n_iter_no_change,
-                lower_is_better=False,
-                load_best=True,
-                sink=print if self.verbose else _silent,
-            )
-            callbacks += [
-                ("sklrec_validation", ValidationNDCG(*valid)),
-                ("sklrec_early_stopping", stop),
-            ]
+            callbacks += self._stopping_callbacks(ValidationNDCG(*valid))
         return callbacks
 
     def _make_net(self, module, seed, device, internal=(), user_callbacks=True, **module_kwargs):
@@ -887,6 +892,10 @@ class BaseRegressor(RegressorMixin, _InteractionEstimator):
         )
         if known.any():
             pred[known] = self._predict_pairs(users[known], items[known])
+        return self._clipped(pred)
+
+    def _clipped(self, pred):
+        """Clip ``pred`` (in place) to the training ratings' range if ``clip``."""
         if self.clip:
             np.clip(pred, *self.rating_range_, out=pred)
         return pred
@@ -1014,22 +1023,64 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
 
     def _check_params(self):
         super()._check_params()
+        if not isinstance(self.early_stopping, (bool, np.bool_)):
+            raise ValueError(f"early_stopping must be True or False; got {self.early_stopping!r}")
+        fraction = self.validation_fraction
+        real = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
+        if not (real and 0 < fraction < 1):
+            raise ValueError(f"validation_fraction must be a number in (0, 1); got {fraction!r}")
+        _check_int(self.n_iter_no_change, "n_iter_no_change")
         return self._check_training_params()
+
+    def _split_validation(self, seed):
+        """Split the rated pairs of ``interactions_`` for early stopping.
+
+        Returns the training pairs and the held-out ones, each as 0-based
+        (users, items, ratings), a pair rated twice counting once with its
+        mean so that it never lands on both sides.
+        """
+        pairs = self.interactions_.tocoo()
+        n_pairs = pairs.nnz
+        n_valid = int(round(self.validation_fraction * n_pairs))
+        if not 0 < n_valid < n_pairs:
+            raise ValueError(
+                f"early_stopping: validation_fraction={self.validation_fraction} of "
+                f"{n_pairs} rated pairs leaves {n_valid} for validation and "
+                f"{n_pairs - n_valid} for training; each side needs at least one"
+            )
+        held = np.zeros(n_pairs, dtype=bool)
+        held[np.random.RandomState(seed).choice(n_pairs, n_valid, replace=False)] = True
+        rows, cols = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
+        return [(rows[m], cols[m], pairs.data[m]) for m in (~held, held)]
 
     def _fit_model(self, user_index, item_index, ratings, epochs):
         device = check_device(self.device)
         self._seed = draw_seed(self.random_state)
-        data = self._training_data(user_index, item_index, ratings, device)
-        module, kwargs = self._module_params()
-        internal = self._schedule_callbacks(len(data)) if epochs is None else ()
-        net = self._net_class(
-            module=module,
-            **{f"module__{key}": value for key, value in kwargs.items()},
-            criterion=_MaskedMSELoss,
-            **{**self._net_kwargs(self._seed, device, internal), **self._net_extra()},
-        )
-        with seeded(self._seed, device):
-            self._run(net, data, epochs)
+        stopping = []
+        everything = self.interactions_
+        if epochs is None and self.early_stopping:
+            (user_index, item_index, ratings), valid = self._split_validation(self._seed)
+            users, items, held_ratings = valid
+            stopping = self._stopping_callbacks(ValidationRMSE(users + 1, items + 1, held_ratings))
+            # the held-out ratings leave the training rows (the autoencoders' inputs) as well
+            # as the loss while training; they join the inputs of predict afterwards
+            self.interactions_ = build_ratings(
+                user_index, item_index, ratings, self.n_users_, self.n_items_
+            )
+        try:
+            data = self._training_data(user_index, item_index, ratings, device)
+            module, kwargs = self._module_params()
+            internal = [*self._schedule_callbacks(len(data)), *stopping] if epochs is None else ()
+            net = self._net_class(
+                module=module,
+                **{f"module__{key}": value for key, value in kwargs.items()},
+                criterion=_MaskedMSELoss,
+                **{**self._net_kwargs(self._seed, device, internal), **self._net_extra()},
+            )
+            with seeded(self._seed, device):
+                self._run(net, data, epochs)
+        finally:
+            self.interactions_ = everything
 
     @keep_state_on_error
     def partial_fit(self, X, y):

@@ -13,6 +13,7 @@ after every epoch, so that skorch's own ``EarlyStopping`` (with
 The estimators' own ``early_stopping`` uses the same mechanism.
 """
 
+import numpy as np
 from skorch.callbacks import Callback
 
 from .metrics import _check_metrics, evaluate_encoded, evaluate_ranking
@@ -23,8 +24,10 @@ __all__ = ["RankingScoring"]
 class _EpochScore(Callback):
     """Record ``self._evaluate(recommender)`` and whether it is the best so far."""
 
+    _lower_is_better = False
+
     def initialize(self):
-        self.best_score_ = -float("inf")
+        self.best_score_ = float("inf") if self._lower_is_better else -float("inf")
         return self
 
     def on_epoch_end(self, net, **kwargs):
@@ -34,7 +37,7 @@ class _EpochScore(Callback):
                 f"{type(self).__name__} runs only inside the fit of an sklrec estimator"
             )
         score = self._evaluate(recommender)
-        is_best = score > self.best_score_
+        is_best = score < self.best_score_ if self._lower_is_better else score > self.best_score_
         if is_best:
             self.best_score_ = score
         net.history.record(self.name_, score)
@@ -120,3 +123,23 @@ class ValidationNDCG(_EpochScore):
             n_negatives=self.n_negatives,
             random_state=self.random_state,
         )["ndcg"]
+
+
+class ValidationRMSE(_EpochScore):
+    """RMSE of held-out ratings of pairs given as 1-based index arrays.
+
+    The monitor of the regressors' own early stopping, recorded as
+    ``"valid_rmse"`` (predictions clipped as ``predict`` clips them).
+    """
+
+    name_ = "valid_rmse"
+    _lower_is_better = True
+
+    def __init__(self, users, items, ratings):
+        self.users = users
+        self.items = items
+        self.ratings = ratings
+
+    def _evaluate(self, regressor):
+        pred = regressor._clipped(regressor._predict_pairs(self.users, self.items))
+        return float(np.sqrt(np.mean((pred - self.ratings) ** 2)))

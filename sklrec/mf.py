@@ -183,6 +183,9 @@ class MFRegressor(TorchRegressor):
         optimizer="adam",
         weight_decay=0.07,
         lr_schedule="cosine",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
         callbacks=None,
         device="cpu",
         verbose=0,
@@ -197,6 +200,9 @@ class MFRegressor(TorchRegressor):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks
         self.device = device
         self.verbose = verbose

@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate, train_test_split
+from skorch.callbacks import Callback
 
 from sklrec import AutoRecRegressor, BiasRegressor, DeepAutoEncoderRegressor, MFRegressor
 from sklrec.base import _MaskedMSELoss, _SparseRows, build_ratings
@@ -273,6 +274,80 @@ def test_bias_regressor_damping_and_parameters(small):
 
 
 # -- training API ---------------------------------------------------------------------------
+# -- early stopping --------------------------------------------------------------------------
+class _TrainingRows(Callback):
+    """Record how many ratings the estimator trains on (its ``interactions_``)."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.nnz_ = net.recommender_.interactions_.nnz
+
+
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_early_stopping_holds_out_ratings_and_keeps_the_best_epoch(est, ratings):
+    X_train, _, y_train, _ = ratings
+    seen = _TrainingRows()
+    model = clone(est).set_params(
+        early_stopping=True, n_iter_no_change=2, max_epochs=40, callbacks=[seen], random_state=0
+    )
+    model.fit(X_train, y_train)
+    history = model.net_.history
+    scores = history[:, "valid_rmse"]
+    assert len(scores) == len(history) <= 40
+    n_pairs = model.interactions_.nnz  # every rating is back once fit ends
+    assert n_pairs == len(X_train)
+    assert seen.nnz_ == n_pairs - round(0.1 * n_pairs)  # held out of the inputs as well
+    # the same split again: the restored weights score the best recorded RMSE on it
+    _, (users, items, held) = model._split_validation(model._seed)
+    if isinstance(model, MFRegressor):  # its predictions do not read interactions_
+        pred = model._clipped(model._predict_pairs(users + 1, items + 1))
+        # (skorch counts gains below a relative 1e-4 as none)
+        assert np.sqrt(np.mean((pred - held) ** 2)) == pytest.approx(min(scores), rel=2e-4)
+    assert history[:, "valid_rmse_best"].count(True) >= 1
+
+
+def test_early_stopping_stops_an_overfitting_model(ratings):
+    X_train, _, y_train, _ = ratings
+    model = MFRegressor(
+        embedding_dim=64, lr=0.05, weight_decay=0.0, max_epochs=200, lr_schedule="constant"
+    )
+    model.set_params(early_stopping=True, n_iter_no_change=3, random_state=0)
+    model.fit(X_train, y_train)
+    scores = model.net_.history[:, "valid_rmse"]
+    assert len(scores) < 200
+    # it stopped because the last epochs did not improve, after the best had passed
+    assert min(scores[-3:]) > min(scores) and scores[-1] > min(scores)
+
+
+def test_early_stopping_split_covers_each_pair_once(small):
+    X, y = small
+    model = MFRegressor(max_epochs=1, random_state=0).fit(X, y)
+    model.set_params(validation_fraction=0.25)
+    (tu, ti, tr), (vu, vi, vr) = model._split_validation(0)
+    keys = np.r_[tu * 1000 + ti, vu * 1000 + vi]
+    assert len(np.unique(keys)) == len(keys) == model.interactions_.nnz
+    assert len(vu) == round(0.25 * model.interactions_.nnz)
+    matrix = model.interactions_.toarray()
+    np.testing.assert_array_equal(matrix[vu, vi], vr)
+    np.testing.assert_array_equal(matrix[tu, ti], tr)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"early_stopping": "yes"}, "early_stopping must be True or False"),
+        ({"validation_fraction": 0.0}, "validation_fraction must be"),
+        ({"validation_fraction": 1.0}, "validation_fraction must be"),
+        ({"validation_fraction": float("nan")}, "validation_fraction must be"),
+        ({"n_iter_no_change": 0}, "n_iter_no_change must be"),
+        ({"early_stopping": True, "validation_fraction": 0.001}, "each side needs at least one"),
+    ],
+)
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_bad_early_stopping_parameters(est, params, match, small):
+    with pytest.raises(ValueError, match=match):
+        clone(est).set_params(**params).fit(*small)
+
+
 @pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
 def test_partial_fit_adds_one_epoch_and_updates_ratings(est, small):
     X, y = small
