@@ -93,10 +93,10 @@ regressors = {
     "mf": MFRegressor(random_state=0),
     # the autoencoders' samples are the rows of the rating matrix (400 items, 1,500
     # users here): with their MovieLens defaults (batch 256) an epoch would be 2 steps,
-    # so smaller batches (and a smaller deep model) suit this small matrix
+    # so smaller batches, more epochs and a smaller deep model suit this small matrix
     "i-autorec": AutoRecRegressor(batch_size=16, random_state=0),
     "deep autoencoder": DeepAutoEncoderRegressor(
-        hidden_dims=(128, 64), dropout=0.5, batch_size=32, random_state=0
+        hidden_dims=(128, 64), dropout=0.5, batch_size=16, max_epochs=60, random_state=0
     ),
 }
 rows = []
