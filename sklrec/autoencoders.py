@@ -246,7 +246,7 @@ class DeepAutoEncoderRegressor(_AutoEncoderRegressor):
     to help most.
 
     The paper's settings (user-based, no weight decay) were tuned on
-    Netflix, with about 100 times the users of MovieLens-1M. On MovieLens
+    Netflix, with about 80 times the users of MovieLens-1M. On MovieLens
     they overfit and can diverge; the defaults here keep the architecture
     and re-feeding but sample items, add L2 weight decay, clip the gradient
     norm and train 30 epochs (docs/benchmarks.md gives the measurements).
