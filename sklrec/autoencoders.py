@@ -1,12 +1,11 @@
 """Autoencoder regressors for explicit ratings: AutoRec and the deep autoencoder."""
 
-import numbers
-
 import numpy as np
 import torch
 
 from ._docs import fill_doc
-from .base import _SCORE_BUDGET, TorchRegressor, _AutoEncoderNet, _check_int, _SparseRows
+from ._utils import check_int, check_real
+from .base import _SCORE_BUDGET, TorchRegressor, _AutoEncoderNet, _SparseRows
 from .modules.autoencoder import ACTIVATIONS, AutoEncoder
 
 __all__ = ["AutoRecRegressor", "DeepAutoEncoderRegressor"]
@@ -46,12 +45,7 @@ class _AutoEncoderRegressor(TorchRegressor):
             not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1 for d in dims
         ):
             raise ValueError(f"hidden layer sizes must be positive integers; got {dims!r}")
-        if not (
-            isinstance(self.dropout, numbers.Real)
-            and not isinstance(self.dropout, bool)
-            and 0 <= self.dropout < 1
-        ):
-            raise ValueError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
+        check_real(self.dropout, "dropout", 0, 1, low_closed=True)
         return device
 
     def _rows(self):
@@ -207,7 +201,7 @@ class AutoRecRegressor(_AutoEncoderRegressor):
         self.random_state = random_state
 
     def _check_params(self):
-        _check_int(self.hidden_units, "hidden_units")
+        check_int(self.hidden_units, "hidden_units")
         return super()._check_params()
 
     def _hidden_dims(self):
@@ -356,11 +350,8 @@ class DeepAutoEncoderRegressor(_AutoEncoderRegressor):
         for name in ("constrained", "refeed"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
-        norm = self.max_grad_norm
-        if norm is not None and not (
-            isinstance(norm, numbers.Real) and not isinstance(norm, bool) and 0 < norm < np.inf
-        ):
-            raise ValueError(f"max_grad_norm must be a positive number or None; got {norm!r}")
+        if self.max_grad_norm is not None:
+            check_real(self.max_grad_norm, "max_grad_norm", 0)
         return super()._check_params()
 
     def _net_extra(self):

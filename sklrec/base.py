@@ -10,7 +10,6 @@
 """
 
 import functools
-import numbers
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,7 +28,14 @@ from ._interactions import (
     mask_seen,
     show_ids,
 )
-from ._utils import check_device, draw_seed, keep_state_on_error, seeded
+from ._utils import (
+    check_device,
+    check_int,
+    check_real,
+    draw_seed,
+    keep_state_on_error,
+    seeded,
+)
 from .callbacks import ValidationNDCG, ValidationRMSE
 from .metrics import evaluate_ranking
 from .sampling import NegativeIndex, sample_negatives
@@ -69,12 +75,6 @@ def _fused_available(optimizer, device_type):
 
 def _silent(*args, **kwargs):
     """Drop skorch's messages (a picklable sink)."""
-
-
-def _check_int(value, name, minimum=1):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 class _InteractionEstimator(BaseEstimator):
@@ -297,7 +297,7 @@ class BaseRecommender(_InteractionEstimator):
         users = np.asarray(users)
         if users.ndim != 1:
             raise ValueError(f"users must be a 1-d array of ids; got shape {users.shape}")
-        k = _check_int(k, "k")
+        k = check_int(k, "k")
         if k > self.n_items_:
             raise ValueError(f"k={k} is larger than the catalogue of {self.n_items_} items")
         index, known = self._encode(users, "user")
@@ -465,9 +465,6 @@ class _RecNet(NeuralNet):
                 named_parameters=TeeGenerator(self.get_all_learnable_params()),
                 batch=batch,
             )
-        max_norm = getattr(self, "max_grad_norm", None)
-        if max_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.module_.parameters(), max_norm)
         self._step_optimizer(None)
         return step
 
@@ -487,16 +484,14 @@ class _TorchTraining:
     """
 
     def _check_training_params(self):
-        _check_int(self.max_epochs, "max_epochs", minimum=0)
-        _check_int(self.batch_size, "batch_size")
+        check_int(self.max_epochs, "max_epochs", minimum=0)
+        check_int(self.batch_size, "batch_size")
         if self.lr_schedule not in _LR_SCHEDULES:
             raise ValueError(
                 f"lr_schedule must be one of {_LR_SCHEDULES}; got {self.lr_schedule!r}"
             )
-        if not (isinstance(self.lr, numbers.Real) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}")
-        if not (isinstance(self.weight_decay, numbers.Real) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a number >= 0; got {self.weight_decay!r}")
+        check_real(self.lr, "lr", 0)
+        check_real(self.weight_decay, "weight_decay", 0, low_closed=True)
         self._optimizer_class()
         return check_device(self.device)
 
@@ -612,8 +607,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
 
     def _check_params(self):
         super()._check_params()
-        _check_int(self.n_negatives, "n_negatives")
-        _check_int(self.n_iter_no_change, "n_iter_no_change")
+        check_int(self.n_negatives, "n_negatives")
+        check_int(self.n_iter_no_change, "n_iter_no_change")
         if self.early_stopping not in ("auto", True, False):
             raise ValueError(
                 f'early_stopping must be "auto", True or False; got {self.early_stopping!r}'
@@ -993,6 +988,11 @@ class _AutoEncoderNet(_RecNet):
         self.refeed = refeed
         self.max_grad_norm = max_grad_norm
 
+    def _step_optimizer(self, step_fn):
+        if self.max_grad_norm is not None and step_fn is None:
+            torch.nn.utils.clip_grad_norm_(self.module_.parameters(), self.max_grad_norm)
+        super()._step_optimizer(step_fn)
+
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
         if self.refeed:
@@ -1025,11 +1025,8 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         super()._check_params()
         if not isinstance(self.early_stopping, (bool, np.bool_)):
             raise ValueError(f"early_stopping must be True or False; got {self.early_stopping!r}")
-        fraction = self.validation_fraction
-        real = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
-        if not (real and 0 < fraction < 1):
-            raise ValueError(f"validation_fraction must be a number in (0, 1); got {fraction!r}")
-        _check_int(self.n_iter_no_change, "n_iter_no_change")
+        check_real(self.validation_fraction, "validation_fraction", 0, 1)
+        check_int(self.n_iter_no_change, "n_iter_no_change")
         return self._check_training_params()
 
     def _split_validation(self, seed):

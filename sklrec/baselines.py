@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from ._docs import fill_doc
+from ._utils import check_real
 from .base import _BIAS_DAMPING, BaseRecommender, BaseRegressor, bias_baseline
 
 __all__ = ["BiasRegressor", "PopularityRecommender"]
@@ -111,9 +112,7 @@ class BiasRegressor(BaseRegressor):
     def _check_params(self):
         super()._check_params()
         for name in ("user_damping", "item_damping"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float, np.number)) and value >= 0):
-                raise ValueError(f"{name} must be a number >= 0; got {value!r}")
+            check_real(getattr(self, name), name, 0, low_closed=True)
 
     def _fit_model(self, user_index, item_index, ratings, epochs):
         damping = (float(self.user_damping), float(self.item_damping))

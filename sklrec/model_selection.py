@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._interactions import as_id_column
+from ._utils import check_real
 
 __all__ = ["LeaveLastOut", "TemporalSplit", "UserHoldout"]
 
@@ -52,12 +53,6 @@ def _n_rows(X):
 def _user_codes(X):
     users = as_id_column(_column(X, 0, "user column"), "user")
     return np.unique(users, return_inverse=True)[1]
-
-
-def _check_fraction(value, name):
-    if not (isinstance(value, numbers.Real) and 0 < value < 1):
-        raise ValueError(f"{name} must be a float in (0, 1); got {value!r}")
-    return float(value)
 
 
 class LeaveLastOut:
@@ -138,7 +133,7 @@ class UserHoldout:
 
     def split(self, X, y=None, groups=None):
         """Yield ``n_splits`` pairs of ``(train_index, test_index)``."""
-        size = _check_fraction(self.test_size, "test_size")
+        size = check_real(self.test_size, "test_size", 0, 1)
         if not isinstance(self.n_splits, numbers.Integral) or self.n_splits < 1:
             raise ValueError(f"n_splits must be an integer >= 1; got {self.n_splits!r}")
         users = _user_codes(X)
@@ -182,7 +177,7 @@ class TemporalSplit:
 
     def split(self, X, y=None, groups=None):
         """Yield one ``(train_index, test_index)`` pair."""
-        size = _check_fraction(self.test_size, "test_size")
+        size = check_real(self.test_size, "test_size", 0, 1)
         key = _order_key(X, self.time_column)
         n = len(key)
         n_test = int(np.clip(np.rint(n * size), 1, n - 1))
