@@ -7,7 +7,7 @@ from .modules.ncf import GMF, MLP, NeuMF
 __all__ = ["GMFRecommender", "MLPRecommender", "NeuMFRecommender"]
 
 DEFAULTS = dict(
-    n_negatives=4, lr=0.005, max_epochs=20, batch_size=2048, optimizer="adam", weight_decay=0.0
+    n_negatives=4, lr=0.01, max_epochs=20, batch_size=4096, optimizer="adam", weight_decay=0.0
 )
 
 
@@ -57,9 +57,9 @@ class GMFRecommender(TorchRecommender):
         n_negatives=4,
         positive_threshold=None,
         handle_unknown="warn",
-        lr=0.005,
+        lr=0.01,
         max_epochs=20,
-        batch_size=2048,
+        batch_size=4096,
         optimizer="adam",
         weight_decay=0.0,
         lr_schedule="cosine",
@@ -137,9 +137,9 @@ class MLPRecommender(TorchRecommender):
         n_negatives=4,
         positive_threshold=None,
         handle_unknown="warn",
-        lr=0.005,
+        lr=0.01,
         max_epochs=20,
-        batch_size=2048,
+        batch_size=4096,
         optimizer="adam",
         weight_decay=0.0,
         lr_schedule="cosine",
@@ -226,9 +226,9 @@ class NeuMFRecommender(TorchRecommender):
         n_negatives=4,
         positive_threshold=None,
         handle_unknown="warn",
-        lr=0.005,
+        lr=0.01,
         max_epochs=20,
-        batch_size=2048,
+        batch_size=4096,
         optimizer="adam",
         weight_decay=0.0,
         lr_schedule="cosine",
