@@ -25,11 +25,8 @@ _EARLY_STOPPING_PARAMS = """
         ``n_iter_no_change`` epochs without improvement and keep the weights
         of the best epoch. The held-out
         interactions still count as seen: they are never drawn as negatives
-        and ``recommend`` leaves them out. ``"auto"`` turns it on when at
-        least 5,000 users have three positives or more (with fewer, the
-        validation score is too noisy to stop on); otherwise all
-        ``max_epochs`` run, the cosine schedule annealing to the end.
-        ``partial_fit`` never stops early.
+        and ``recommend`` leaves them out. ``"auto"`` turns it on from 10,000
+        positive interactions. ``partial_fit`` never stops early.
     n_iter_no_change : int, default=3
         Epochs without improvement before early stopping ends training."""
 

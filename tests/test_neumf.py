@@ -67,18 +67,14 @@ def test_early_stopping_keeps_the_best_epoch_and_then_steps_aside(grouped):
     assert len(model.net_.history) == len(hist) and "valid_ndcg@10" not in hist[-1]
 
 
-def test_auto_early_stopping_turns_on_with_enough_users():
+def test_auto_early_stopping_turns_on_with_enough_data():
     from sklrec.datasets import make_interactions
 
-    X, _ = make_interactions(n_users=5000, n_items=100, interactions_per_user=4, random_state=0)
+    X, _ = make_interactions(n_users=1000, n_items=200, interactions_per_user=10, random_state=0)
     model = MFRecommender(max_epochs=2, random_state=0).fit(X)
     assert "valid_ndcg@10" in model.net_.history[-1]
-    # two positives fewer for one user leaves 4,999 users who can hold one out
-    X_short = np.delete(X, np.flatnonzero(X[:, 0] == X[0, 0])[:2], axis=0)
-    model = MFRecommender(max_epochs=2, random_state=0).fit(X_short)
+    model = MFRecommender(max_epochs=2, random_state=0).fit(X[:5000])
     assert "valid_ndcg@10" not in model.net_.history[-1]
-    model = MFRecommender(early_stopping=True, max_epochs=2, random_state=0).fit(X_short)
-    assert "valid_ndcg@10" in model.net_.history[-1]
 
 
 def test_pretrain_starts_neumf_from_gmf_and_mlp():
