@@ -15,6 +15,7 @@ Prints one JSON line.
 
     python benchmarks/ncf_protocol.py --data /tmp/sklrec-data/ncf-official --model neumf
     python benchmarks/ncf_protocol.py --data /tmp/sklrec-data/ml-100k.tsv --model mf
+    python benchmarks/ncf_protocol.py --data /tmp/sklrec-data/ml-100k.tsv --set n_iter_no_change=5
 """
 
 import argparse
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from _common import parse_sets
 
 from sklrec import (
     GMFRecommender,
@@ -73,6 +75,9 @@ def main(argv=None):
     parser.add_argument("--eval-negatives", type=int, default=99)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--set", action="append", default=[], help="param=value, any other model parameter"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -90,6 +95,7 @@ def main(argv=None):
         "early_stopping": {"on": True, "off": False}.get(args.early_stopping, args.early_stopping),
     }
     params = {k: v for k, v in params.items() if v is not None}
+    params.update(parse_sets(args.set))
     if args.model != "popularity":
         params.update(device=args.device, random_state=args.seed)
     model = MODELS[args.model](**params)

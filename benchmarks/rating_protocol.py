@@ -23,7 +23,6 @@ memory, rows of it per batch) with the same sizes, in the same run.
 """
 
 import argparse
-import ast
 import json
 import time
 import warnings
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import parse_sets
 from sklearn.model_selection import KFold, cross_validate, train_test_split
 
 from sklrec import AutoRecRegressor, BiasRegressor, DeepAutoEncoderRegressor, MFRegressor
@@ -179,17 +179,6 @@ def run_speed(X, y, dataset, epochs):
     }
 
 
-def _parse_sets(pairs):
-    params = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            params[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            params[key] = value
-    return params
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, nargs="+", help="MovieLens rating files")
@@ -205,7 +194,7 @@ def main(argv=None):
     parser.add_argument("--speed", action="store_true", help="time I-AutoRec epochs instead")
     parser.add_argument("--speed-epochs", type=int, default=5)
     args = parser.parse_args(argv)
-    overrides = _parse_sets(args.set)
+    overrides = parse_sets(args.set)
     warnings.simplefilter("ignore", UserWarning)  # unknown ids in the test split
     for path in args.data:
         X, y = load_movielens(path)
