@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._interactions import as_id_column
-from ._utils import check_real
+from ._utils import check_int, check_real
 
 __all__ = ["LeaveLastOut", "TemporalSplit", "UserHoldout"]
 
@@ -88,8 +88,7 @@ class LeaveLastOut:
 
     def split(self, X, y=None, groups=None):
         """Yield one ``(train_index, test_index)`` pair."""
-        if not isinstance(self.n_test, numbers.Integral) or self.n_test < 1:
-            raise ValueError(f"n_test must be an integer >= 1; got {self.n_test!r}")
+        check_int(self.n_test, "n_test")
         users = _user_codes(X)
         n = len(users)
         order = np.lexsort((np.arange(n), _order_key(X, self.time_column), users))
@@ -134,14 +133,13 @@ class UserHoldout:
     def split(self, X, y=None, groups=None):
         """Yield ``n_splits`` pairs of ``(train_index, test_index)``."""
         size = check_real(self.test_size, "test_size", 0, 1)
-        if not isinstance(self.n_splits, numbers.Integral) or self.n_splits < 1:
-            raise ValueError(f"n_splits must be an integer >= 1; got {self.n_splits!r}")
+        n_splits = check_int(self.n_splits, "n_splits")
         users = _user_codes(X)
         n = len(users)
         counts = np.bincount(users)
         n_test = np.where(counts > 1, np.clip(np.rint(counts * size), 1, counts - 1), 0)
         rng = check_random_state(self.random_state)
-        for _ in range(self.n_splits):
+        for _ in range(n_splits):
             order = np.lexsort((rng.random(n), users))
             position = np.arange(n) - (np.cumsum(counts) - counts)[users[order]]
             test = position < n_test[users[order]]
