@@ -506,9 +506,8 @@ class _TorchTraining:
             f"subclass; got {opt!r}"
         )
 
-    def _optimizer_kwargs(self, device):
-        """Extra optimizer arguments: the fused kernel of Adam where torch has one."""
-        opt = self._optimizer_class()
+    def _optimizer_kwargs(self, device, opt):
+        """Extra arguments of optimizer ``opt``: the fused kernel of Adam where torch has one."""
         if opt in (torch.optim.Adam, torch.optim.AdamW) and _fused_available(opt, device.type):
             return {"optimizer__fused": True}
         return {}
@@ -526,12 +525,17 @@ class _TorchTraining:
         )
         return [("sklrec_lr_schedule", schedule)]
 
-    def _net_kwargs(self, seed, device, internal=(), user_callbacks=True):
-        """Return the constructor arguments every net of this estimator shares."""
+    def _net_kwargs(self, seed, device, internal=(), user_callbacks=True, optimizer=None):
+        """Return the constructor arguments every net of this estimator shares.
+
+        ``optimizer`` (a ``torch.optim.Optimizer`` class) replaces the
+        estimator's own for this net.
+        """
+        optimizer = optimizer or self._optimizer_class()
         return dict(
-            optimizer=self._optimizer_class(),
+            optimizer=optimizer,
             optimizer__weight_decay=self.weight_decay,
-            **self._optimizer_kwargs(device),
+            **self._optimizer_kwargs(device, optimizer),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -672,14 +676,23 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
             callbacks += self._stopping_callbacks(ValidationNDCG(*valid))
         return callbacks
 
-    def _make_net(self, module, seed, device, internal=(), user_callbacks=True, **module_kwargs):
+    def _make_net(
+        self,
+        module,
+        seed,
+        device,
+        internal=(),
+        user_callbacks=True,
+        optimizer=None,
+        **module_kwargs,
+    ):
         return _RecNet(
             module=module,
             **{f"module__{key}": value for key, value in module_kwargs.items()},
             module__n_users=self.n_users_ + 1,
             module__n_items=self.n_items_ + 1,
             criterion=torch.nn.BCEWithLogitsLoss,
-            **self._net_kwargs(seed, device, internal, user_callbacks),
+            **self._net_kwargs(seed, device, internal, user_callbacks, optimizer),
         )
 
     def _training_data(self, user_index, item_index, device):

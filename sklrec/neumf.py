@@ -1,5 +1,7 @@
 """The neural collaborative filtering estimators (He et al., 2017)."""
 
+import torch
+
 from ._docs import fill_doc
 from .base import TorchRecommender
 from .modules.ncf import GMF, MLP, NeuMF
@@ -187,8 +189,11 @@ class NeuMFRecommender(TorchRecommender):
     pretrain : bool, default=False
         Train a GMF and an MLP first (``max_epochs`` each) and start NeuMF
         from their weights, the output layer being their two output layers
-        weighted by one half each, as the NCF paper does. ``callbacks`` see
-        only the NeuMF phase; ``partial_fit`` never pre-trains.
+        weighted by one half each, as the NCF paper does. As in the paper,
+        that NeuMF phase is trained with plain SGD (no momentum) at ``lr``,
+        whatever ``optimizer`` is: a fresh Adam undoes much of what
+        pre-training gained. ``callbacks`` see only the NeuMF phase;
+        ``partial_fit`` never pre-trains.
     {implicit_params}
     {training_params}
 
@@ -282,6 +287,10 @@ class NeuMFRecommender(TorchRecommender):
         self._run(mlp, data)
         module, kwargs = self._module_params()
         internal = self._internal_callbacks(len(data), valid)
-        net = self._make_net(module, seed, device, internal, **kwargs).initialize()
+        # plain SGD, as the NCF paper fine-tunes: a fresh Adam has no moment estimates for
+        # the loaded weights, and its first steps undo much of what pre-training gained
+        net = self._make_net(
+            module, seed, device, internal, optimizer=torch.optim.SGD, **kwargs
+        ).initialize()
         net.module_.load_pretrained(gmf.module_, mlp.module_)
         self._run(net, data)

@@ -116,3 +116,16 @@ def test_padding_row_is_zero_and_stays_zero(grouped):
     for name, p in model.net_.module_.named_parameters():
         if "user.weight" in name or "item.weight" in name:
             assert torch.count_nonzero(p[0]) == 0, name
+
+
+def test_pretrain_fine_tunes_neumf_with_plain_sgd(grouped):
+    train, _ = grouped
+    model = NeuMFRecommender(
+        embedding_dim=4, hidden_dims=(8, 4), pretrain=True, **{**FAST, "max_epochs": 2}
+    ).fit(train)
+    optimizer = model.net_.optimizer_
+    assert type(optimizer) is torch.optim.SGD
+    assert optimizer.defaults["momentum"] == 0
+    # the estimator's own optimizer is untouched for a fit without pre-training
+    model.set_params(pretrain=False).fit(train)
+    assert type(model.net_.optimizer_) is torch.optim.Adam
