@@ -11,7 +11,8 @@ a split of the *training* data), never at the best epoch on the test set.
 ``get_movielens.sh`` under ``ncf-official/``), or a ratings file that
 :func:`sklrec.datasets.load_movielens` reads, split leave-last-out here.
 
-Prints one JSON line.
+Prints one JSON line. ``--trace`` adds the test HR@10 after every epoch (and
+before the first one) for diagnosis: a curve to read, never a figure to report.
 
     python benchmarks/ncf_protocol.py --data /tmp/sklrec-data/ncf-official --model neumf
     python benchmarks/ncf_protocol.py --data /tmp/sklrec-data/ml-100k.tsv --model mf
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch
 from _common import parse_sets
+from skorch.callbacks import Callback
 
 from sklrec import (
     GMFRecommender,
@@ -58,6 +60,31 @@ def load_split(path):
     return X[train], X[test], f"{path.name} leave-last-out"
 
 
+class TestTrace(Callback):
+    """Record the test HR@10 before training (``start``) and after every epoch.
+
+    A pre-trained NeuMF passes its callbacks to the NeuMF phase only, so there
+    ``start`` is the model loaded from GMF and MLP.
+    """
+
+    def __init__(self, X_test, seed):
+        self.X_test = X_test
+        self.seed = seed
+
+    def _hr(self, net):
+        scores = evaluate_ranking(
+            net.recommender_, self.X_test, k=10, n_negatives=99, random_state=self.seed,
+            metrics=("hit_rate",),
+        )  # fmt: skip
+        return round(scores["hit_rate"], 4)
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_, self.epochs_ = self._hr(net), []
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_.append(self._hr(net))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True)
@@ -78,6 +105,9 @@ def main(argv=None):
     parser.add_argument(
         "--set", action="append", default=[], help="param=value, any other model parameter"
     )
+    parser.add_argument(
+        "--trace", action="store_true", help="also print the test HR@10 of every epoch"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,6 +126,9 @@ def main(argv=None):
     }
     params = {k: v for k, v in params.items() if v is not None}
     params.update(parse_sets(args.set))
+    trace = TestTrace(X_test, args.seed) if args.trace else None
+    if trace is not None:
+        params["callbacks"] = [("test_trace", trace)]
     if args.model != "popularity":
         params.update(device=args.device, random_state=args.seed)
     model = MODELS[args.model](**params)
@@ -132,6 +165,8 @@ def main(argv=None):
         out["train_samples_per_s"] = round(samples * epochs / sum(hist[:, "dur"]))
         if "valid_ndcg@10" in hist[-1]:
             out["valid_ndcg@10"] = [round(v, 4) for v in hist[:, "valid_ndcg@10"]]
+    if trace is not None:
+        out["trace_test_hr@10"] = {"start": trace.start_, "epochs": trace.epochs_}
     print(json.dumps(out), flush=True)
     return out
 

@@ -50,7 +50,12 @@ def hand_written_epoch(users, items, pos_keys, batch_size, device, seed, fused=F
     gen = torch.Generator(device=device).manual_seed(seed)
     torch.manual_seed(seed)
     model = NeuMF(N_USERS + 1, N_ITEMS + 1).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=0.001, **({"fused": True} if fused else {}))
+    opt = torch.optim.Adam(
+        model.parameters(),
+        lr=0.001,
+        weight_decay=NeuMFRecommender().weight_decay,  # the estimator's default, like for like
+        **({"fused": True} if fused else {}),
+    )
     loss_fn = nn.BCEWithLogitsLoss()
     sync(device)
     start = time.perf_counter()

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from sklrec import (
     GMFRecommender,
@@ -129,3 +130,46 @@ def test_pretrain_fine_tunes_neumf_with_plain_sgd(grouped):
     # the estimator's own optimizer is untouched for a fit without pre-training
     model.set_params(pretrain=False).fit(train)
     assert type(model.net_.optimizer_) is torch.optim.Adam
+
+
+class _ReverseRanking(Callback):
+    """Record the weights NeuMF starts from, then reverse its ranking for validation.
+
+    The output layer is negated at the end of every epoch, before the
+    validation score is taken, and restored before the next one trains.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = {k: v.clone() for k, v in net.module_.state_dict().items()}
+
+    def _flip(self, net):
+        with torch.no_grad():
+            net.module_.out.weight.neg_()
+            net.module_.out.bias.neg_()
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) > 1:
+            self._flip(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        self._flip(net)
+
+
+def test_pretrain_keeps_the_loaded_model_when_no_epoch_beats_it(grouped):
+    train, _ = grouped
+    spoiler = _ReverseRanking()
+    model = NeuMFRecommender(
+        embedding_dim=4,
+        hidden_dims=(8, 4),
+        pretrain=True,
+        callbacks=[spoiler],
+        **{**FAST, "max_epochs": 4},
+    ).fit(train)
+    # every epoch of the NeuMF phase ranked backwards on the validation split ...
+    assert len(model.net_.history) >= 1
+    # ... so the model is the one loaded from GMF and MLP, not its best epoch
+    for name, value in model.net_.module_.state_dict().items():
+        torch.testing.assert_close(value, spoiler.start_[name], msg=name)
+    # without early stopping the last epoch stands, as always
+    model.set_params(early_stopping=False).fit(train)
+    assert not torch.equal(model.net_.module_.out.weight, spoiler.start_["out.weight"])
