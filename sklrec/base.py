@@ -553,6 +553,8 @@ class _TorchTraining:
         Training stops after ``n_iter_no_change`` epochs without a better
         score and the weights of the best epoch are restored.
         """
+        if not self.max_epochs:  # no epoch to stop (skorch's EarlyStopping fails on none)
+            return []
         stop = EarlyStopping(
             monitor=validation.name_,
             patience=self.n_iter_no_change,

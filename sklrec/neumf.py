@@ -322,5 +322,6 @@ class NeuMFRecommender(TorchRecommender):
         self.net_ = net
         start = ValidationNDCG(*valid)._evaluate(self)
         self._run(net, data)
-        if start >= max(net.history[:, ValidationNDCG.name_]):
+        scores = net.history[:, ValidationNDCG.name_] if len(net.history) else []
+        if start >= max(scores, default=-float("inf")):
             net.module_.load_state_dict(loaded)

@@ -173,3 +173,14 @@ def test_pretrain_keeps_the_loaded_model_when_no_epoch_beats_it(grouped):
     # without early stopping the last epoch stands, as always
     model.set_params(early_stopping=False).fit(train)
     assert not torch.equal(model.net_.module_.out.weight, spoiler.start_["out.weight"])
+
+
+@pytest.mark.parametrize("pretrain", [False, True])
+def test_zero_epochs_with_early_stopping(grouped, pretrain):
+    train, _ = grouped
+    model = NeuMFRecommender(
+        embedding_dim=4, hidden_dims=(8, 4), pretrain=pretrain, max_epochs=0,
+        early_stopping=True, random_state=0,
+    ).fit(train)  # fmt: skip
+    assert len(model.net_.history) == 0
+    assert np.isfinite(model.predict(train[:5])).all()

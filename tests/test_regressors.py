@@ -283,6 +283,15 @@ class _TrainingRows(Callback):
 
 
 @pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_zero_epochs_with_early_stopping(est, ratings):
+    X_train, _, y_train, _ = ratings
+    model = clone(est).set_params(early_stopping=True, max_epochs=0, random_state=0)
+    model.fit(X_train, y_train)
+    assert len(model.net_.history) == 0
+    assert np.isfinite(model.predict(X_train[:5])).all()
+
+
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
 def test_early_stopping_holds_out_ratings_and_keeps_the_best_epoch(est, ratings):
     X_train, _, y_train, _ = ratings
     seen = _TrainingRows()
