@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from skorch.callbacks import Callback
 
 from sklrec import (
@@ -41,8 +42,19 @@ def test_beats_popularity_by_a_margin(name, grouped, popularity_hr):
     model = MODELS[name].fit(train)
     scores = evaluate_ranking(model, test, metrics=("hit_rate", "ndcg"))
     assert popularity_hr < 0.5
-    assert scores["hit_rate"] > 0.8
+    # NeuMF and the MLP average 0.83-0.86 over ten seeds; one standard error over the
+    # 200 test users is about 0.03, and single seeds of NeuMF range down to 0.74
+    assert scores["hit_rate"] > 0.7
     assert scores["hit_rate"] > popularity_hr + 0.3
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_mlp_learns_whatever_the_seed(seed, grouped, popularity_hr):
+    # under torch's default Linear init the last ReLU layer died in the first epoch
+    # on some seeds, leaving every item the same score (HR@10 0.0 for seed 4)
+    train, test = grouped
+    model = clone(MODELS["mlp"]).set_params(random_state=seed).fit(train)
+    assert evaluate_ranking(model, test)["hit_rate"] > popularity_hr + 0.3
 
 
 def test_early_stopping_keeps_the_best_epoch_and_then_steps_aside(grouped):

@@ -8,6 +8,7 @@ table is a padding row that stands for an unknown id.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["GMF", "MLP", "NeuMF"]
@@ -60,6 +61,14 @@ class MLPTower(nn.Module):
         self.layers = nn.ModuleList(
             nn.Linear(a, b) for a, b in zip(hidden_dims[:-1], hidden_dims[1:], strict=True)
         )
+        # Glorot weights and zero biases, as in the NCF reference code. Under torch's
+        # default the biases dwarf what the tiny initial embeddings contribute, so
+        # each unit is on for every pair or off for every pair, and the last layer
+        # could die in the first epoch (HR@10 0.0 on some seeds). Zero biases alone
+        # did not prevent it; the larger Glorot weights are needed as well
+        for layer in self.layers:
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
         self.dropout = nn.Dropout(dropout)
         self.out_dim = hidden_dims[-1]
         self.pair_width = max(hidden_dims[1:], default=1)
@@ -71,7 +80,14 @@ class MLPTower(nn.Module):
 
     def forward(self, users, items):
         users, items = torch.broadcast_tensors(users, items)
-        return self._rest(torch.cat([self.user(users), self.item(items)], dim=-1), 0)
+        u, v = self.user(users), self.item(items)
+        if not len(self.layers):
+            return torch.cat([u, v], dim=-1)
+        # the first layer applied to each half: the same as to their concatenation,
+        # without materialising it (and its gradient) on every batch
+        first, half = self.layers[0], u.shape[-1]
+        h = F.linear(u, first.weight[:, :half], first.bias) + F.linear(v, first.weight[:, half:])
+        return self._rest(self.dropout(torch.relu(h)), 1)
 
     def score_all(self, users, weight):
         """``forward(u, i) @ weight`` for every item row, shape (B, n_items).
