@@ -14,7 +14,12 @@ batch 256, on a slice of the epoch), the estimator with its default settings,
 and the time to rank every item for every user (``recommend(all users, k=10)``).
 Prints JSON lines.
 
-    python benchmarks/throughput.py [--batch-sizes 256,1024,8192,65536] [--device cuda]
+The loops being compared run in turn, ``--repeats`` times over, and each
+figure is the median of its repeats: on a shared machine one timing can be
+off by 1.5 x, and a ratio of two single timings by more.
+
+    python benchmarks/throughput.py [--batch-sizes 256,1024,8192,65536] [--repeats 3]
+                                    [--device cuda]
 """
 
 import argparse
@@ -34,6 +39,20 @@ N_USERS, N_ITEMS, PER_USER, N_NEG = 6040, 3706, 166, 4
 
 def emit(**row):
     print(json.dumps(row), flush=True)
+
+
+def timed(fn, device):
+    """Seconds that ``fn()`` takes, the device synchronised on both sides."""
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def rank_all(est):
+    """Top 10 items for every user, as a served model would compute them."""
+    return est.recommend(est.users_, k=10)
 
 
 def sync(device):
@@ -124,6 +143,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dataloader-samples", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="timings per figure (median)")
     args = parser.parse_args(argv)
     device = args.device
 
@@ -148,65 +168,75 @@ def main(argv=None):
     NeuMFRecommender(max_epochs=1, device=device).fit(X[:2000])
     hand_written_epoch(users[:2000], items[:2000], pos_keys, 256, device, args.seed)
 
+    n = len(X) * (1 + N_NEG)
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         est = NeuMFRecommender(
             batch_size=batch_size, max_epochs=1, early_stopping=False, device=device,
             random_state=args.seed,
         )  # fmt: skip
-        sync(device)
-        start = time.perf_counter()
-        est.fit(X)
-        sync(device)
-        fit_seconds = time.perf_counter() - start
-        hand_seconds, n = hand_written_epoch(users, items, pos_keys, batch_size, device, args.seed)
-        fused_seconds, _ = hand_written_epoch(
-            users, items, pos_keys, batch_size, device, args.seed, fused=True
-        )
+        fit, epoch, hand, fused = [], [], [], []
+        for _ in range(args.repeats):  # in turn, so that a slow spell hits all of them
+            fit.append(timed(lambda est=est: est.fit(X), device))
+            epoch.append(est.net_.history[-1, "dur"])
+            hand.append(
+                hand_written_epoch(users, items, pos_keys, batch_size, device, args.seed)[0]
+            )
+            fused.append(
+                hand_written_epoch(users, items, pos_keys, batch_size, device, args.seed, True)[0]
+            )
+        fit_s, hand_s, fused_s = np.median(fit), np.median(hand), np.median(fused)
         emit(
             batch_size=batch_size,
-            estimator_fit_seconds=round(fit_seconds, 3),
-            estimator_epoch_seconds=round(est.net_.history[-1, "dur"], 3),
-            estimator_samples_per_s=round(n / fit_seconds),
-            hand_written_seconds=round(hand_seconds, 3),
-            hand_written_samples_per_s=round(n / hand_seconds),
-            fit_over_hand_written=round(fit_seconds / hand_seconds, 3),
-            hand_written_fused_adam_seconds=round(fused_seconds, 3),
-            fit_over_hand_written_fused_adam=round(fit_seconds / fused_seconds, 3),
+            repeats=args.repeats,
+            estimator_fit_seconds=round(fit_s, 3),
+            estimator_epoch_seconds=round(float(np.median(epoch)), 3),
+            estimator_samples_per_s=round(n / fit_s),
+            hand_written_seconds=round(hand_s, 3),
+            hand_written_samples_per_s=round(n / hand_s),
+            fit_over_hand_written=round(fit_s / hand_s, 3),
+            hand_written_fused_adam_seconds=round(fused_s, 3),
+            fit_over_hand_written_fused_adam=round(fit_s / fused_s, 3),
+            fit_seconds_each=[round(t, 3) for t in fit],
+            hand_written_fused_adam_seconds_each=[round(t, 3) for t in fused],
         )
-
-    if torch.device(device).type == "cpu":
-        rate = dataloader_samples_per_s(
-            X[:, 0] + 1, X[:, 1] + 1, args.dataloader_samples, args.seed
-        )
-        emit(per_sample_dataloader_batch_size=256, samples_per_s=round(rate))
-    else:
-        rate = None
 
     est = NeuMFRecommender(
         max_epochs=1, early_stopping=False, device=device, random_state=args.seed
     )
-    start = time.perf_counter()
-    est.fit(X)
-    default_seconds = time.perf_counter() - start
-    default_rate = len(X) * (1 + N_NEG) / default_seconds
+    loader, default = [], []
+    for _ in range(args.repeats):
+        if torch.device(device).type == "cpu":
+            loader.append(
+                dataloader_samples_per_s(
+                    X[:, 0] + 1, X[:, 1] + 1, args.dataloader_samples, args.seed
+                )
+            )
+        default.append(n / timed(lambda: est.fit(X), device))
+    default_rate = float(np.median(default))
+    if loader:
+        rate = float(np.median(loader))
+        emit(
+            per_sample_dataloader_batch_size=256,
+            samples_per_s=round(rate),
+            samples_per_s_each=[round(r) for r in loader],
+        )
     emit(
         defaults=True,
         batch_size=est.batch_size,
         lr=est.lr,
-        fit_seconds_one_epoch=round(default_seconds, 3),
+        fit_seconds_one_epoch=round(n / default_rate, 3),
         samples_per_s=round(default_rate),
-        over_per_sample_dataloader=round(default_rate / rate, 2) if rate else None,
+        samples_per_s_each=[round(r) for r in default],
+        over_per_sample_dataloader=round(default_rate / rate, 2) if loader else None,
     )
 
-    sync(device)
-    start = time.perf_counter()
-    recs = est.recommend(est.users_, k=10)
-    sync(device)
+    rank = [timed(lambda: rank_all(est), device) for _ in range(args.repeats)]
     emit(
-        rank_all_items_all_users_seconds=round(time.perf_counter() - start, 3),
+        rank_all_items_all_users_seconds=round(float(np.median(rank)), 3),
+        rank_seconds_each=[round(t, 3) for t in rank],
         users=len(est.users_),
         items=len(est.items_),
-        shape=list(recs.shape),
+        shape=list(rank_all(est).shape),
     )
 
 
