@@ -6,7 +6,6 @@ import torch
 
 from ._docs import fill_doc
 from .base import TorchRecommender
-from .callbacks import ValidationNDCG
 from .modules.ncf import GMF, MLP, NeuMF
 
 __all__ = ["GMFRecommender", "MLPRecommender", "NeuMFRecommender"]
@@ -108,8 +107,9 @@ class GMFRecommender(TorchRecommender):
         return GMF, {"embedding_dim": self.embedding_dim}
 
 
-# no weight decay for the MLP alone: on small data it tipped seeds into the dead-ReLU
-# collapse that the MLP is prone to (docs/benchmarks.md, "Weight decay")
+# no weight decay for the MLP alone: on small data it tipped seeds into a dead-ReLU
+# collapse (docs/benchmarks.md, "Weight decay"), measured before the MLP tower's
+# initialisation changed; not measured again since
 @fill_doc(**{**DEFAULTS, "weight_decay": 0.0})
 class MLPRecommender(TorchRecommender):
     """A multi-layer perceptron over concatenated user and item embeddings.
@@ -313,15 +313,15 @@ class NeuMFRecommender(TorchRecommender):
             module, seed, device, internal, optimizer=torch.optim.SGD, **kwargs
         ).initialize()
         net.module_.load_pretrained(gmf.module_, mlp.module_)
-        if valid is None:
+        validation = dict(internal).get("sklrec_validation")
+        if validation is None:  # no early stopping, or no epochs
             self._run(net, data)
             return
         # the loaded model competes with the epochs of the NeuMF phase on the validation
         # split: where none of them beats it, its weights are kept
         loaded = copy.deepcopy(net.module_.state_dict())
         self.net_ = net
-        start = ValidationNDCG(*valid)._evaluate(self)
+        start = validation._evaluate(self)
         self._run(net, data)
-        scores = net.history[:, ValidationNDCG.name_] if len(net.history) else []
-        if start >= max(scores, default=-float("inf")):
+        if start >= max(net.history[:, validation.name_]):
             net.module_.load_state_dict(loaded)
