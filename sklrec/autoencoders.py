@@ -45,7 +45,6 @@ class _AutoEncoderRegressor(TorchRegressor):
             not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1 for d in dims
         ):
             raise ValueError(f"hidden layer sizes must be positive integers; got {dims!r}")
-        check_real(self.dropout, "dropout", 0, 1, low_closed=True)
         return device
 
     def _rows(self):

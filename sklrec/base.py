@@ -484,6 +484,13 @@ class _TorchTraining:
     """
 
     def _check_training_params(self):
+        # the module sizes the families share, checked here so that a bad one
+        # names itself instead of failing deep inside torch
+        params = self.get_params(deep=False)
+        if "embedding_dim" in params:
+            check_int(self.embedding_dim, "embedding_dim")
+        if "dropout" in params:
+            check_real(self.dropout, "dropout", 0, 1, low_closed=True)
         check_int(self.max_epochs, "max_epochs", minimum=0)
         check_int(self.batch_size, "batch_size")
         if self.lr_schedule not in _LR_SCHEDULES:

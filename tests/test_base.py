@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.callbacks import RankingScoring
 
-from .test_common import ESTIMATORS, _name
+from .test_common import ESTIMATORS, _name, bad_module_sizes
 
 TORCH_ESTIMATORS = ESTIMATORS[:4]
 
@@ -104,6 +104,16 @@ def test_bad_parameters(est, params, match, interactions):
     X, _ = interactions
     with pytest.raises(ValueError, match=match):
         clone(est).set_params(**params).fit(X)
+
+
+@pytest.mark.parametrize("est, name, value", bad_module_sizes(TORCH_ESTIMATORS))
+def test_bad_module_sizes_name_themselves(est, name, value, interactions):
+    X, _ = interactions
+    model = clone(est).fit(X)
+    before = model.predict(X[:20])
+    with pytest.raises(ValueError, match=f"{name} must be"):
+        model.set_params(**{name: value}).fit(X)
+    np.testing.assert_array_equal(model.predict(X[:20]), before)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")

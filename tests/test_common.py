@@ -59,6 +59,18 @@ def _name(est):
     return type(est).__name__
 
 
+def bad_module_sizes(estimators):
+    """(estimator, parameter, bad value) for the module sizes each estimator has."""
+    bad = {"embedding_dim": (0, -1, 2.5, True), "dropout": (1.0, -0.1, float("nan"))}
+    return [
+        pytest.param(est, name, value, id=f"{_name(est)}-{name}={value}")
+        for est in estimators
+        for name, values in bad.items()
+        if name in est.get_params()
+        for value in values
+    ]
+
+
 def test_every_public_estimator_is_covered():
     assert {n for n in sklrec.__all__ if n.endswith("Recommender")} == {
         _name(e) for e in ESTIMATORS

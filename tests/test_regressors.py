@@ -14,7 +14,7 @@ from sklrec import AutoRecRegressor, BiasRegressor, DeepAutoEncoderRegressor, MF
 from sklrec.base import _MaskedMSELoss, _SparseRows, build_ratings
 from sklrec.datasets import make_ratings
 
-from .test_common import REGRESSORS, _name
+from .test_common import REGRESSORS, _name, bad_module_sizes
 
 TORCH_REGRESSORS = REGRESSORS[:4]
 
@@ -193,7 +193,6 @@ def test_bad_input_raises_and_keeps_the_fitted_model(est, case, small):
     [
         ({"based": "row"}, "based must be"),
         ({"encoder_activation": "swish"}, "encoder_activation must be one of"),
-        ({"dropout": 1.0}, "dropout must be"),
         ({"hidden_units": 0}, "hidden_units must be"),
         ({"clip": "yes"}, "clip must be"),
         ({"device": "tpu:0"}, "unknown device"),
@@ -355,6 +354,12 @@ def test_early_stopping_split_covers_each_pair_once(small):
 def test_bad_early_stopping_parameters(est, params, match, small):
     with pytest.raises(ValueError, match=match):
         clone(est).set_params(**params).fit(*small)
+
+
+@pytest.mark.parametrize("est, name, value", bad_module_sizes(TORCH_REGRESSORS))
+def test_bad_module_sizes_name_themselves(est, name, value, small):
+    with pytest.raises(ValueError, match=f"{name} must be"):
+        clone(est).set_params(**{name: value}).fit(*small)
 
 
 @pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
