@@ -2,14 +2,20 @@
 
 import torch
 
-from ._docs import fill_doc
+from ._docs import EMBEDDING_WEIGHT_DECAY_DOC, fill_doc
 from .base import TorchRecommender, TorchRegressor, _PenalisedNet, _Ratings
 from .modules.mf import MatrixFactorization
 
 __all__ = ["MFRecommender", "MFRegressor"]
 
 DEFAULTS = dict(
-    n_negatives=4, lr=0.005, max_epochs=20, batch_size=2048, optimizer="adam", weight_decay=0.0
+    n_negatives=4,
+    lr=0.005,
+    max_epochs=20,
+    batch_size=2048,
+    optimizer="adam",
+    weight_decay=1e-6,
+    weight_decay_doc=EMBEDDING_WEIGHT_DECAY_DOC,
 )
 
 
@@ -72,7 +78,7 @@ class MFRecommender(TorchRecommender):
         max_epochs=20,
         batch_size=2048,
         optimizer="adam",
-        weight_decay=0.0,
+        weight_decay=1e-6,
         lr_schedule="cosine",
         early_stopping="auto",
         n_iter_no_change=3,

@@ -4,7 +4,7 @@ import copy
 
 import torch
 
-from ._docs import fill_doc
+from ._docs import EMBEDDING_WEIGHT_DECAY_DOC, fill_doc
 from .base import TorchRecommender
 from .modules.ncf import GMF, MLP, NeuMF
 
@@ -17,13 +17,7 @@ DEFAULTS = dict(
     batch_size=4096,
     optimizer="adam",
     weight_decay=1e-6,
-    weight_decay_doc=(
-        "L2 penalty handed to the optimizer. Adam applies it to every\n"
-        "        embedding row at every step, while the loss is a mean over the\n"
-        "        batch, so its pull grows with ``batch_size``: the default suits\n"
-        "        batches of a few thousand, and ten times as much at batch 4096\n"
-        "        shrank every embedding of a 64-factor GMF to zero on ML-1M."
-    ),
+    weight_decay_doc=EMBEDDING_WEIGHT_DECAY_DOC,
 )
 
 
@@ -110,7 +104,14 @@ class GMFRecommender(TorchRecommender):
 # no weight decay for the MLP alone: on small data it tipped seeds into a dead-ReLU
 # collapse (docs/benchmarks.md, "Weight decay"), measured before the MLP tower's
 # initialisation changed; not measured again since
-@fill_doc(**{**DEFAULTS, "weight_decay": 0.0})
+@fill_doc(
+    **{
+        **DEFAULTS,
+        "weight_decay": 0.0,
+        "weight_decay_doc": "L2 penalty handed to the optimizer (see ``NeuMFRecommender``\n"
+        "        for how its pull grows with ``batch_size``).",
+    }
+)
 class MLPRecommender(TorchRecommender):
     """A multi-layer perceptron over concatenated user and item embeddings.
 
