@@ -123,6 +123,23 @@ def test_module_shapes_and_score_all(module):
         torch.testing.assert_close(everything, pairwise, rtol=1e-5, atol=1e-6)
 
 
+def test_cpu_embedding_matches_torch_embedding():
+    from sklrec.modules.ncf import _Embedding
+
+    torch.manual_seed(0)
+    ours, theirs = _Embedding(50, 6, padding_idx=0), torch.nn.Embedding(50, 6, padding_idx=0)
+    theirs.load_state_dict(ours.state_dict())
+    # more than 3,000 indices (where torch's CPU kernel sorts them), repeats and padding
+    index = torch.randint(0, 50, (4000, 2))
+    grad = torch.randn(4000, 2, 6)
+    out_ours, out_theirs = ours(index), theirs(index)
+    torch.testing.assert_close(out_ours, out_theirs, rtol=0, atol=0)
+    out_ours.backward(grad)
+    out_theirs.backward(grad)
+    torch.testing.assert_close(ours.weight.grad, theirs.weight.grad, rtol=1e-5, atol=1e-5)
+    assert torch.count_nonzero(ours.weight.grad[0]) == 0
+
+
 def test_padding_row_is_zero_and_stays_zero(grouped):
     train, _ = grouped
     model = NeuMFRecommender(embedding_dim=4, hidden_dims=(8, 4), max_epochs=3).fit(train)
