@@ -124,10 +124,10 @@ def test_module_shapes_and_score_all(module):
 
 
 def test_cpu_embedding_matches_torch_embedding():
-    from sklrec.modules.ncf import _Embedding
+    from sklrec.modules._embedding import Embedding
 
     torch.manual_seed(0)
-    ours, theirs = _Embedding(50, 6, padding_idx=0), torch.nn.Embedding(50, 6, padding_idx=0)
+    ours, theirs = Embedding(50, 6, padding_idx=0), torch.nn.Embedding(50, 6, padding_idx=0)
     theirs.load_state_dict(ours.state_dict())
     # more than 3,000 indices (where torch's CPU kernel sorts them), repeats and padding
     index = torch.randint(0, 50, (4000, 2))

@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from ._embedding import Embedding
+
 __all__ = ["MatrixFactorization"]
 
 
@@ -25,16 +27,16 @@ class MatrixFactorization(nn.Module):
 
     def __init__(self, n_users, n_items, embedding_dim=32, bias=True, init_std=0.01):
         super().__init__()
-        self.user = nn.Embedding(n_users, embedding_dim, padding_idx=0)
-        self.item = nn.Embedding(n_items, embedding_dim, padding_idx=0)
+        self.user = Embedding(n_users, embedding_dim, padding_idx=0)
+        self.item = Embedding(n_items, embedding_dim, padding_idx=0)
         for emb in (self.user, self.item):
             nn.init.normal_(emb.weight, std=init_std)
             with torch.no_grad():
                 emb.weight[0].zero_()
         self.bias = bias
         if bias:
-            self.user_bias = nn.Embedding(n_users, 1, padding_idx=0)
-            self.item_bias = nn.Embedding(n_items, 1, padding_idx=0)
+            self.user_bias = Embedding(n_users, 1, padding_idx=0)
+            self.item_bias = Embedding(n_items, 1, padding_idx=0)
             nn.init.zeros_(self.user_bias.weight)
             nn.init.zeros_(self.item_bias.weight)
             self.global_bias = nn.Parameter(torch.zeros(()))

@@ -11,31 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._embedding import Embedding
+
 __all__ = ["GMF", "MLP", "NeuMF"]
 
 
-class _Embedding(nn.Embedding):
-    """``nn.Embedding`` with a faster backward pass on CPU.
-
-    For more than 3,000 indices torch's CPU embedding backward sorts them; at
-    batch 4096 that was a quarter of a NeuMF training step. The backward of
-    ``index_select`` (an ``index_add_``) gives the same gradient, summed in
-    another order, and a NeuMF step at batch 4096 about 13% faster. The padding
-    row gets no gradient, as in ``nn.Embedding``. Other devices keep torch's
-    kernel.
-    """
-
-    def forward(self, index):
-        if self.weight.device.type != "cpu":
-            return super().forward(index)
-        flat = index.reshape(-1)
-        rows = self.weight.index_select(0, flat)
-        rows = rows * (flat != self.padding_idx).unsqueeze(-1).to(rows.dtype)
-        return rows.view(*index.shape, -1)
-
-
 def _embedding(n, dim):
-    emb = _Embedding(n, dim, padding_idx=0)
+    emb = Embedding(n, dim, padding_idx=0)
     nn.init.normal_(emb.weight, std=0.01)
     with torch.no_grad():
         emb.weight[0].zero_()
