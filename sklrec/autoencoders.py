@@ -12,6 +12,19 @@ __all__ = ["AutoRecRegressor", "DeepAutoEncoderRegressor"]
 
 _BATCH_DOC = "Rating vectors (rows of the rating matrix) per gradient step."
 
+# predict reconstructs rows in blocks of exactly this many (the last one padded with
+# zero rows): a float32 matrix product gives a row bits that depend on how many rows
+# it multiplies (one row takes another kernel than several), so a pair's prediction
+# would otherwise change with the other pairs asked in the same call
+_ROW_BLOCK = 128
+
+
+def _reconstruct_in_blocks(module, inputs):
+    """``module(inputs)``, every call on exactly ``_ROW_BLOCK`` rows."""
+    n = len(inputs)
+    padded = torch.cat([inputs, inputs.new_zeros(-n % _ROW_BLOCK, inputs.shape[1])])
+    return torch.cat([module(block) for block in padded.split(_ROW_BLOCK)])[:n]
+
 
 class _AutoEncoderRegressor(TorchRegressor):
     """Shared machinery: rows of the rating matrix in, their reconstruction out.
@@ -86,7 +99,8 @@ class _AutoEncoderRegressor(TorchRegressor):
                 local = torch.as_tensor(np.searchsorted(chunk, rows[sel]), device=self._device)
                 asked = torch.as_tensor(cols[sel], device=self._device)
                 # read the asked entries on the device: only they come back to the host
-                out[sel] = module(inputs)[local, asked].double().cpu().numpy()
+                recon = _reconstruct_in_blocks(module, inputs)
+                out[sel] = recon[local, asked].double().cpu().numpy()
         return out
 
 

@@ -46,13 +46,6 @@ _ALL_ITEMS_SEEN = {
 EXPECTED_FAILED = {
     type(e): _ALL_ITEMS_SEEN for e in ESTIMATORS if not isinstance(e, PopularityRecommender)
 }
-EXPECTED_FAILED[AutoRecRegressor] = EXPECTED_FAILED[DeepAutoEncoderRegressor] = {
-    "check_methods_subset_invariance": (
-        "an autoencoder reconstructs the rows a batch of X touches together: float32 matrix "
-        "products over another number of rows can differ in the last bits (~1e-7), beyond "
-        "the check's atol of 1e-7"
-    )
-}
 
 
 def _name(est):

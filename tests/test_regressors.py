@@ -129,6 +129,18 @@ def test_autoencoder_predictions_read_the_reconstruction(small):
     )
 
 
+@pytest.mark.parametrize("est", [AutoRecRegressor(), DeepAutoEncoderRegressor()], ids=_name)
+def test_autoencoder_prediction_ignores_the_other_pairs_asked(est, ratings):
+    # with the default (wide) layers, one row through float32 matrix products used to
+    # give other bits than the same row among many
+    X_train, X_test, y_train, _ = ratings
+    model = clone(est).set_params(max_epochs=2, random_state=0).fit(X_train, y_train)
+    together = model.predict(X_test[:70])
+    alone = np.concatenate([model.predict(X_test[i : i + 1]) for i in range(70)])
+    np.testing.assert_array_equal(alone, together)
+    np.testing.assert_array_equal(model.predict(X_test[35:70]), together[35:])
+
+
 def test_clip_to_the_training_range(small):
     X, y = small
     model = MFRegressor(max_epochs=1, lr=5.0, random_state=0).fit(X, y)
