@@ -12,18 +12,20 @@ __all__ = ["AutoRecRegressor", "DeepAutoEncoderRegressor"]
 
 _BATCH_DOC = "Rating vectors (rows of the rating matrix) per gradient step."
 
-# predict reconstructs rows in blocks of exactly this many (the last one padded with
-# zero rows): a float32 matrix product gives a row bits that depend on how many rows
-# it multiplies (one row takes another kernel than several), so a pair's prediction
-# would otherwise change with the other pairs asked in the same call
+# predict reconstructs rows in blocks of exactly this many, the last one padded with
+# zero rows. The bits of a row's float32 matrix product depend on how many rows are
+# multiplied together (one row runs another kernel than several), so without fixed
+# blocks a pair's prediction would change with the other pairs asked in the same call
 _ROW_BLOCK = 128
 
 
 def _reconstruct_in_blocks(module, inputs):
     """``module(inputs)``, every call on exactly ``_ROW_BLOCK`` rows."""
-    n = len(inputs)
-    padded = torch.cat([inputs, inputs.new_zeros(-n % _ROW_BLOCK, inputs.shape[1])])
-    return torch.cat([module(block) for block in padded.split(_ROW_BLOCK)])[:n]
+    blocks = list(inputs.split(_ROW_BLOCK))
+    short = _ROW_BLOCK - len(blocks[-1])
+    if short:
+        blocks[-1] = torch.cat([blocks[-1], inputs.new_zeros(short, inputs.shape[1])])
+    return torch.cat([module(block) for block in blocks])[: len(inputs)]
 
 
 class _AutoEncoderRegressor(TorchRegressor):
