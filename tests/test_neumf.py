@@ -15,6 +15,7 @@ from sklrec import (
 )
 from sklrec.metrics import evaluate_ranking
 from sklrec.modules import GMF, MLP, MatrixFactorization, NeuMF
+from sklrec.modules._embedding import Embedding
 
 # the data is tiny, so models overfit within a few epochs: stop on a validation split
 FAST = dict(max_epochs=60, lr=0.01, batch_size=256, early_stopping=True, random_state=0)
@@ -123,11 +124,14 @@ def test_module_shapes_and_score_all(module):
         torch.testing.assert_close(everything, pairwise, rtol=1e-5, atol=1e-6)
 
 
-def test_cpu_embedding_matches_torch_embedding():
-    from sklrec.modules._embedding import Embedding
-
+@pytest.mark.parametrize(
+    "options",
+    [{"padding_idx": 0}, {}, {"padding_idx": 0, "scale_grad_by_freq": True}, {"max_norm": 1.0}],
+    ids=["padding", "no-padding", "scale-grad-by-freq", "max-norm"],
+)
+def test_cpu_embedding_matches_torch_embedding(options):
     torch.manual_seed(0)
-    ours, theirs = Embedding(50, 6, padding_idx=0), torch.nn.Embedding(50, 6, padding_idx=0)
+    ours, theirs = Embedding(50, 6, **options), torch.nn.Embedding(50, 6, **options)
     theirs.load_state_dict(ours.state_dict())
     # more than 3,000 indices (where torch's CPU kernel sorts them), repeats and padding
     index = torch.randint(0, 50, (4000, 2))
@@ -137,7 +141,8 @@ def test_cpu_embedding_matches_torch_embedding():
     out_ours.backward(grad)
     out_theirs.backward(grad)
     torch.testing.assert_close(ours.weight.grad, theirs.weight.grad, rtol=1e-5, atol=1e-5)
-    assert torch.count_nonzero(ours.weight.grad[0]) == 0
+    if "padding_idx" in options:
+        assert torch.count_nonzero(ours.weight.grad[0]) == 0
 
 
 def test_padding_row_is_zero_and_stays_zero(grouped):

@@ -17,9 +17,16 @@ class Embedding(nn.Embedding):
     """
 
     def forward(self, index):
-        if self.weight.device.type != "cpu":
+        # torch's kernel where it is not slow, or where an option changes the lookup
+        if (
+            self.weight.device.type != "cpu"
+            or self.max_norm is not None
+            or self.scale_grad_by_freq
+            or self.sparse
+        ):
             return super().forward(index)
         flat = index.reshape(-1)
         rows = self.weight.index_select(0, flat)
-        rows = rows * (flat != self.padding_idx).unsqueeze(-1).to(rows.dtype)
+        if self.padding_idx is not None:
+            rows = rows * (flat != self.padding_idx).unsqueeze(-1).to(rows.dtype)
         return rows.view(*index.shape, -1)
