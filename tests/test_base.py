@@ -164,6 +164,34 @@ def test_history_has_one_row_per_epoch_and_no_batch_rows(est, interactions):
     assert hist[-1, "train_batch_count"] == int(np.ceil(len(X) * 5 / model.batch_size))
 
 
+def test_every_batch_trains_in_training_mode(interactions):
+    # the net skips Module.train when every submodule is already in the mode asked; a
+    # callback that leaves one submodule in eval mode must not leak into the next batch
+    from skorch.callbacks import Callback
+
+    class Record(Callback):
+        def __init__(self):
+            self.modes = []
+
+        def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+            net.module_.mlp.dropout.eval()  # undone by the train step that follows
+
+        def on_batch_end(self, net, batch=None, training=False, **kwargs):
+            self.modes.append([m.training for m in net.module_.modules()])
+            net.module_.gmf.eval()  # so is this one
+
+    X, _ = interactions
+    record = Record()
+    model = NeuMFRecommender(
+        dropout=0.5, max_epochs=2, batch_size=256, early_stopping=True, callbacks=[record],
+        random_state=0,
+    ).fit(X)  # fmt: skip
+    assert len(record.modes) == sum(model.net_.history[:, "train_batch_count"]) > 2
+    assert all(all(modes) for modes in record.modes)
+    # prediction runs in eval mode: dropout off, so predictions repeat
+    np.testing.assert_array_equal(model.predict(X), model.predict(X))
+
+
 def test_ranking_scoring_and_early_stopping(grouped):
     from skorch.callbacks import EarlyStopping
 
