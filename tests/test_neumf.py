@@ -100,6 +100,19 @@ def test_pretrain_starts_neumf_from_gmf_and_mlp():
         torch.testing.assert_close(neumf(users, items), expected)
 
 
+def test_neumf_tables_hold_the_gmf_block_then_the_mlp_block():
+    # one table per side; the GMF block is drawn first, as when each tower had its own
+    # tables, so a seed gives NeuMF the GMF weights it gives GMF
+    torch.manual_seed(0)
+    gmf = GMF(5, 6, 4)
+    torch.manual_seed(0)
+    neumf = NeuMF(5, 6, 4, (8, 4))
+    assert neumf.user.weight.shape == (5, 4 + 4) and neumf.item.weight.shape == (6, 8)
+    torch.testing.assert_close(neumf.user.weight[:, :4], gmf.user.weight, rtol=0, atol=0)
+    torch.testing.assert_close(neumf.item.weight[:, :4], gmf.item.weight, rtol=0, atol=0)
+    assert not neumf.user.weight[0].any() and not neumf.item.weight[0].any()  # padding rows
+
+
 @pytest.mark.parametrize(
     "module",
     [
