@@ -357,9 +357,13 @@ class _Positives:
     def __len__(self):
         return len(self.users) * (self.n_negatives + (not self.pairwise))
 
-    def epoch(self, generator):
+    def _negatives(self, generator):
+        """One draw for every negative slot: round r holds the r-th negative of each positive."""
         users = self.users.repeat(self.n_negatives)
-        negatives = sample_negatives(users, self.index, generator) + 1
+        return users, sample_negatives(users, self.index, generator) + 1
+
+    def epoch(self, generator):
+        users, negatives = self._negatives(generator)
         users = users + 1
         if self.pairwise:
             x = {"users": users, "items": self.items.repeat(self.n_negatives)}
@@ -373,12 +377,41 @@ class _Positives:
         y[: len(self.users)] = 1.0
         return x, y
 
+    def shuffled_epoch(self, generator):
+        """``epoch(generator)`` permuted by ``torch.randperm`` on the same generator.
+
+        The same draws and the same tensors as permuting ``epoch``, from cheaper
+        gathers: entry ``j`` of an epoch belongs to positive ``j % n_positives``
+        (the negatives follow the positives in rounds), so the users, and the
+        positive items of a pairwise epoch, are read from the positives, and a
+        pointwise label is ``j < n_positives``. About a third of the time of
+        building a 5M-sample epoch goes.
+        """
+        _, negatives = self._negatives(generator)
+        n_pos = len(self.users)
+        if self.pairwise:
+            perm = torch.randperm(len(negatives), generator=generator, device=negatives.device)
+            source = perm % n_pos
+            x = {
+                "users": self.users.index_select(0, source) + 1,
+                "items": self.items.index_select(0, source),
+                "neg_items": negatives.index_select(0, perm),
+            }
+            return x, torch.ones(len(perm), device=perm.device)
+        perm = torch.randperm(len(self), generator=generator, device=negatives.device)
+        x = {
+            "users": self.users.index_select(0, perm % n_pos) + 1,
+            "items": torch.cat([self.items, negatives]).index_select(0, perm),
+        }
+        return x, (perm < n_pos).to(torch.float32)
+
 
 class _EpochBatches:
     """Batches cut from one epoch of tensors; every pass draws a new epoch.
 
     A dataset with a ``batch(x, y)`` method turns each slice into the batch
-    the module sees (the autoencoders densify sparse rows there).
+    the module sees (the autoencoders densify sparse rows there); one with a
+    ``shuffled_epoch(generator)`` method builds a shuffled epoch itself.
     """
 
     def __init__(self, dataset, batch_size, generator, shuffle):
@@ -388,11 +421,15 @@ class _EpochBatches:
         self.shuffle = shuffle
 
     def __iter__(self):
-        x, y = self.dataset.epoch(self.generator)
-        if self.shuffle:
+        shuffled = getattr(self.dataset, "shuffled_epoch", None) if self.shuffle else None
+        if shuffled is not None:
+            x, y = shuffled(self.generator)
+        else:
+            x, y = self.dataset.epoch(self.generator)
+        if self.shuffle and shuffled is None:
             perm = torch.randperm(len(y), generator=self.generator, device=y.device)
-            x = {key: value[perm] for key, value in x.items()}
-            y = y[perm]
+            x = {key: value.index_select(0, perm) for key, value in x.items()}
+            y = y.index_select(0, perm)
         bs = self.batch_size
         make = getattr(self.dataset, "batch", None)
         for start in range(0, len(y), bs):

@@ -249,3 +249,27 @@ def test_sparse_matrix_form_is_a_clear_error(interactions):
 
     with pytest.raises(TypeError, match="matrix form"):
         MFRecommender().fit(sp.random(10, 10, density=0.3, format="csr"))
+
+
+@pytest.mark.parametrize("pairwise", [False, True], ids=["pointwise", "pairwise"])
+def test_shuffled_epoch_is_the_permuted_epoch(pairwise):
+    # the training iterator builds its shuffled epoch from cheaper gathers; it must be
+    # exactly the epoch permuted by randperm on the same generator, draws included
+    import scipy.sparse as sp
+
+    from sklrec.base import _Positives
+
+    rng = np.random.default_rng(0)
+    matrix = sp.random(40, 30, density=0.3, format="csr", random_state=rng)
+    matrix.data[:] = 1
+    users, items = matrix.nonzero()
+    data = _Positives(users, items, matrix, 3, pairwise, "cpu")
+    plain, fast = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    x, y = data.epoch(plain)
+    perm = torch.randperm(len(y), generator=plain)
+    x_fast, y_fast = data.shuffled_epoch(fast)
+    assert x_fast.keys() == x.keys()
+    for key in x:
+        torch.testing.assert_close(x_fast[key], x[key][perm], rtol=0, atol=0)
+    torch.testing.assert_close(y_fast, y[perm], rtol=0, atol=0)
+    assert torch.equal(plain.get_state(), fast.get_state())  # the same draws
