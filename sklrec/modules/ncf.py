@@ -17,10 +17,9 @@ __all__ = ["GMF", "MLP", "NeuMF"]
 
 
 def _block(n, dim):
-    # Drawn as an nn.Embedding of this size with its rows then redrawn at std 0.01:
-    # N(0, 1) first (what nn.Embedding's own initialisation draws), then the table
-    # itself, so that a seed gives the weights it gave when every tower built its
-    # own tables
+    # The draws of the per-tower nn.Embedding tables this replaced: the table's own
+    # N(0, 1) initialisation, discarded, then the redraw at std 0.01. Keeping the
+    # first means a seed still gives the weights (and the figures) it gave before
     weight = torch.empty(n, dim)
     nn.init.normal_(weight)
     return nn.init.normal_(weight, std=0.01)
