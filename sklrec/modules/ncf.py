@@ -239,9 +239,10 @@ class NeuMF(_Scorer):
     def load_pretrained(self, gmf, mlp, alpha=0.5):
         """Start from trained :class:`GMF` and :class:`MLP` modules.
 
-        The towers are copied and the output layer becomes the concatenation
-        of theirs, weighted by ``alpha`` and ``1 - alpha`` (the NCF paper's
-        pre-training scheme).
+        Their embedding tables fill the GMF and MLP blocks, the MLP layers are
+        copied, and the output layer becomes the concatenation of theirs,
+        weighted by ``alpha`` and ``1 - alpha`` (the NCF paper's pre-training
+        scheme).
         """
         self.user.weight.copy_(torch.cat([gmf.user.weight, mlp.user.weight], dim=1))
         self.item.weight.copy_(torch.cat([gmf.item.weight, mlp.item.weight], dim=1))
