@@ -253,23 +253,36 @@ def test_sparse_matrix_form_is_a_clear_error(interactions):
 
 @pytest.mark.parametrize("pairwise", [False, True], ids=["pointwise", "pairwise"])
 def test_shuffled_epoch_is_the_permuted_epoch(pairwise):
-    # the training iterator builds its shuffled epoch from cheaper gathers; it must be
-    # exactly the epoch permuted by randperm on the same generator, draws included
+    # the shuffled epoch is read through the permutation from the positives; it must be
+    # exactly the epoch laid out in order and permuted by randperm, draws included
     import scipy.sparse as sp
 
     from sklrec.base import _Positives
+    from sklrec.sampling import sample_negatives
 
     rng = np.random.default_rng(0)
     matrix = sp.random(40, 30, density=0.3, format="csr", random_state=rng)
     matrix.data[:] = 1
-    users, items = matrix.nonzero()
+    users, items = (torch.as_tensor(a, dtype=torch.int64) for a in matrix.nonzero())
     data = _Positives(users, items, matrix, 3, pairwise, "cpu")
-    plain, fast = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
-    x, y = data.epoch(plain)
-    perm = torch.randperm(len(y), generator=plain)
-    x_fast, y_fast = data.shuffled_epoch(fast)
-    assert x_fast.keys() == x.keys()
-    for key in x:
-        torch.testing.assert_close(x_fast[key], x[key][perm], rtol=0, atol=0)
-    torch.testing.assert_close(y_fast, y[perm], rtol=0, atol=0)
+    # the epoch by its definition: positives first (pointwise), then 3 rounds of negatives
+    plain = torch.Generator().manual_seed(7)
+    negatives = sample_negatives(users.repeat(3), data.index, plain) + 1
+    perm = torch.randperm(len(data), generator=plain)
+    if pairwise:
+        x = {"users": users.repeat(3) + 1, "items": items.repeat(3) + 1, "neg_items": negatives}
+        y = torch.ones(len(negatives))
+    else:
+        x = {
+            "users": torch.cat([users, users.repeat(3)]) + 1,
+            "items": torch.cat([items + 1, negatives]),
+        }
+        y = torch.cat([torch.ones(len(users)), torch.zeros(len(negatives))])
+    for shuffle, order in ((False, torch.arange(len(data))), (True, perm)):
+        fast = torch.Generator().manual_seed(7)
+        x_fast, y_fast = data.epoch(fast, shuffle)
+        assert x_fast.keys() == x.keys()
+        for key in x:
+            torch.testing.assert_close(x_fast[key], x[key][order], rtol=0, atol=0)
+        torch.testing.assert_close(y_fast, y[order], rtol=0, atol=0)
     assert torch.equal(plain.get_state(), fast.get_state())  # the same draws
