@@ -162,6 +162,8 @@ def main(argv=None):
         epochs = len(hist)
         samples = len(X_train) * (model.n_negatives + (model.get_params().get("loss") != "bpr"))
         out["epochs"] = epochs
+        # what "auto" resolved to
+        out["net_batch_size"], out["net_lr"] = model.net_.batch_size, model.net_.lr
         out["train_samples_per_s"] = round(samples * epochs / sum(hist[:, "dur"]))
         if "valid_ndcg@10" in hist[-1]:
             out["valid_ndcg@10"] = [round(v, 4) for v in hist[:, "valid_ndcg@10"]]

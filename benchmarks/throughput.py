@@ -216,8 +216,8 @@ def main(argv=None):
         )
     emit(
         defaults=True,
-        batch_size=est.batch_size,
-        lr=est.lr,
+        batch_size=est.net_.batch_size,  # what "auto" chose for this data
+        lr=est.net_.lr,
         fit_seconds_one_epoch=round(n / default_rate, 3),
         samples_per_s=round(default_rate),
         samples_per_s_each=[round(r) for r in default],

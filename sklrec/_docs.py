@@ -1,10 +1,10 @@
 """Docstring pieces shared by the estimators (filled in by :func:`fill_doc`)."""
 
-_FIRST_PARAMS = """lr : float, default={lr}
-        Learning rate.
+_FIRST_PARAMS = """lr : {lr_type}, default={lr}
+        {lr_doc}
     max_epochs : int, default={max_epochs}
         Passes over the training data.
-    batch_size : int, default={batch_size}
+    batch_size : {batch_type}, default={batch_size}
         {batch_doc}
     optimizer : str or torch.optim.Optimizer subclass, default="{optimizer}"
         One of "adam", "adamw", "sgd", "adagrad", "rmsprop", or a class.
@@ -130,6 +130,9 @@ def fill_doc(**defaults):
     }
 
     defaults = {
+        "lr_type": "float",
+        "lr_doc": "Learning rate.",
+        "batch_type": "int",
         "batch_doc": "Samples (positives and negatives alike) per gradient step.",
         "weight_decay_doc": "L2 penalty handed to the optimizer.",
         **defaults,

@@ -11,24 +11,41 @@ from sklearn.utils import check_random_state
 __all__ = ["check_device", "check_int", "check_real", "draw_seed", "keep_state_on_error", "seeded"]
 
 
-def check_int(value, name, minimum=1):
-    """Return ``value`` as an int if it is an integer (not a bool) >= ``minimum``."""
+def is_auto(value):
+    """Whether a parameter is the string ``"auto"`` (and not an array or a number)."""
+    return isinstance(value, str) and value == "auto"
+
+
+def _or_auto(auto):
+    return '"auto" or ' if auto else ""
+
+
+def check_int(value, name, minimum=1, *, auto=False):
+    """Return ``value`` as an int if it is an integer (not a bool) >= ``minimum``.
+
+    With ``auto=True`` the string ``"auto"`` passes too and is returned as is.
+    """
+    if auto and is_auto(value):
+        return value
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+        raise ValueError(f"{name} must be {_or_auto(auto)}an integer >= {minimum}; got {value!r}")
     return int(value)
 
 
-def check_real(value, name, low, high=np.inf, *, low_closed=False, high_closed=False):
+def check_real(value, name, low, high=np.inf, *, low_closed=False, high_closed=False, auto=False):
     """Return ``value`` as a float if it is a real number (not a bool) in the interval.
 
     The interval runs from ``low`` to ``high``, each end open unless said
     closed; NaN is never inside. Otherwise raise a ``ValueError`` naming it.
+    With ``auto=True`` the string ``"auto"`` passes too and is returned as is.
     """
+    if auto and is_auto(value):
+        return value
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)
     above = real and (value >= low if low_closed else value > low)
     if not (above and (value <= high if high_closed else value < high)):
         interval = f"{'[' if low_closed else '('}{low}, {high}{']' if high_closed else ')'}"
-        raise ValueError(f"{name} must be a number in {interval}; got {value!r}")
+        raise ValueError(f"{name} must be {_or_auto(auto)}a number in {interval}; got {value!r}")
     return float(value)
 
 

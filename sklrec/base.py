@@ -33,6 +33,7 @@ from ._utils import (
     check_int,
     check_real,
     draw_seed,
+    is_auto,
     keep_state_on_error,
     seeded,
 )
@@ -60,6 +61,9 @@ _MAX_VALIDATION_USERS = 10_000
 _VALIDATION_NEGATIVES = 99
 _INTERNAL_CALLBACKS = ("sklrec_lr_schedule", "sklrec_validation", "sklrec_early_stopping")
 _LR_SCHEDULES = ("cosine", "constant")
+# batch_size="auto" takes the larger of its two batches from this many training
+# samples an epoch: 128 steps of 8192
+_LARGE_EPOCH = 2**20
 
 
 @functools.cache
@@ -505,6 +509,27 @@ class _TorchTraining:
     method through :meth:`_run`.
     """
 
+    # Estimators that take batch_size="auto" and lr="auto" set these: the batches
+    # below and from _LARGE_EPOCH training samples an epoch, and the learning rate
+    # at the smaller one (it grows in proportion to the batch up to the larger one)
+    _auto_batch_sizes = None
+    _auto_lr = None
+
+    def _batch_size(self, n_samples):
+        """Return the batch of a fit on ``n_samples`` training samples an epoch."""
+        if not is_auto(self.batch_size):
+            return self.batch_size
+        small, large = self._auto_batch_sizes
+        return large if n_samples >= _LARGE_EPOCH else small
+
+    def _lr(self, batch_size):
+        """Return the learning rate of training at ``batch_size``."""
+        if not is_auto(self.lr):
+            return self.lr
+        small, large = self._auto_batch_sizes
+        # linear in the batch between the two auto batches (Goyal et al., 2017), flat outside
+        return self._auto_lr * min(max(batch_size, small), large) / small
+
     def _check_training_params(self):
         # the module sizes the families share, checked here so that a bad one
         # names itself instead of failing deep inside torch
@@ -514,12 +539,13 @@ class _TorchTraining:
         if "dropout" in params:
             check_real(self.dropout, "dropout", 0, 1, low_closed=True)
         check_int(self.max_epochs, "max_epochs", minimum=0)
-        check_int(self.batch_size, "batch_size")
+        auto = self._auto_batch_sizes is not None
+        check_int(self.batch_size, "batch_size", auto=auto)
         if self.lr_schedule not in _LR_SCHEDULES:
             raise ValueError(
                 f"lr_schedule must be one of {_LR_SCHEDULES}; got {self.lr_schedule!r}"
             )
-        check_real(self.lr, "lr", 0)
+        check_real(self.lr, "lr", 0, auto=auto)
         check_real(self.weight_decay, "weight_decay", 0, low_closed=True)
         self._optimizer_class()
         return check_device(self.device)
@@ -545,7 +571,7 @@ class _TorchTraining:
         """Return the cosine learning-rate schedule of a full ``fit`` (stepped every batch)."""
         if self.lr_schedule != "cosine":
             return []
-        steps = self.max_epochs * -(-n_samples // self.batch_size)
+        steps = self.max_epochs * -(-n_samples // self._batch_size(n_samples))
         schedule = LRScheduler(
             policy=torch.optim.lr_scheduler.CosineAnnealingLR,
             T_max=max(steps, 1),
@@ -554,20 +580,24 @@ class _TorchTraining:
         )
         return [("sklrec_lr_schedule", schedule)]
 
-    def _net_kwargs(self, seed, device, internal=(), user_callbacks=True, optimizer=None):
+    def _net_kwargs(
+        self, seed, device, n_samples, internal=(), user_callbacks=True, optimizer=None
+    ):
         """Return the constructor arguments every net of this estimator shares.
 
-        ``optimizer`` (a ``torch.optim.Optimizer`` class) replaces the
-        estimator's own for this net.
+        ``n_samples`` is the number of training samples an epoch (it sets an
+        "auto" batch). ``optimizer`` (a ``torch.optim.Optimizer`` class)
+        replaces the estimator's own for this net.
         """
         optimizer = optimizer or self._optimizer_class()
+        batch_size = self._batch_size(n_samples)
         return dict(
             optimizer=optimizer,
             optimizer__weight_decay=self.weight_decay,
             **self._optimizer_kwargs(device, optimizer),
-            lr=self.lr,
+            lr=self._lr(batch_size),
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             # the user's callbacks pass straight through, as skorch takes them
             callbacks=list((self.callbacks or []) if user_callbacks else []) + list(internal),
             train_split=None,
@@ -618,7 +648,7 @@ class _TorchTraining:
     def _continue(self, data, epochs=1):
         """Train ``net_`` ``epochs`` more epochs at constant ``lr`` (``partial_fit``)."""
         for group in self.net_.optimizer_.param_groups:  # no schedule outside fit
-            group["lr"] = self.lr
+            group["lr"] = self._lr(self.net_.batch_size)
         with seeded(self._seed + len(self.net_.history), self.net_.device):
             self._run(self.net_, data, epochs=epochs)
 
@@ -712,6 +742,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         module,
         seed,
         device,
+        n_samples,
         internal=(),
         user_callbacks=True,
         optimizer=None,
@@ -723,7 +754,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
             module__n_users=self.n_users_ + 1,
             module__n_items=self.n_items_ + 1,
             criterion=torch.nn.BCEWithLogitsLoss,
-            **self._net_kwargs(seed, device, internal, user_callbacks, optimizer),
+            **self._net_kwargs(seed, device, n_samples, internal, user_callbacks, optimizer),
         )
 
     def _training_data(self, user_index, item_index, device):
@@ -748,7 +779,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         """Build and train ``net_``; ``epochs=None`` means ``max_epochs``."""
         module, kwargs = self._module_params()
         internal = self._internal_callbacks(len(data), valid) if epochs is None else ()
-        self._run(self._make_net(module, seed, device, internal, **kwargs), data, epochs)
+        net = self._make_net(module, seed, device, len(data), internal, **kwargs)
+        self._run(net, data, epochs)
 
     @keep_state_on_error
     def partial_fit(self, X, y=None):
@@ -1118,7 +1150,10 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
                 module=module,
                 **{f"module__{key}": value for key, value in kwargs.items()},
                 criterion=_MaskedMSELoss,
-                **{**self._net_kwargs(self._seed, device, internal), **self._net_extra()},
+                **{
+                    **self._net_kwargs(self._seed, device, len(data), internal),
+                    **self._net_extra(),
+                },
             )
             with seeded(self._seed, device):
                 self._run(net, data, epochs)

@@ -161,7 +161,7 @@ def test_history_has_one_row_per_epoch_and_no_batch_rows(est, interactions):
     assert len(hist) == 4
     assert all(row["batches"] == [] for row in hist)
     assert np.isfinite(hist[:, "train_loss"]).all()
-    assert hist[-1, "train_batch_count"] == int(np.ceil(len(X) * 5 / model.batch_size))
+    assert hist[-1, "train_batch_count"] == int(np.ceil(len(X) * 5 / model.net_.batch_size))
 
 
 def test_every_batch_trains_in_training_mode(interactions):

@@ -91,6 +91,50 @@ def test_auto_early_stopping_turns_on_with_enough_data():
     assert "valid_ndcg@10" not in model.net_.history[-1]
 
 
+@pytest.mark.parametrize("pretrain", [False, True])
+def test_auto_batch_and_lr_follow_the_size_of_an_epoch(grouped, monkeypatch, pretrain):
+    train, _ = grouped  # 1,800 positives: 9,000 samples an epoch
+    params = dict(embedding_dim=4, hidden_dims=(8, 4), pretrain=pretrain, max_epochs=2)
+    model = NeuMFRecommender(**params, early_stopping=False, random_state=0).fit(train)
+    assert (model.net_.batch_size, model.net_.lr) == (4096, 0.01)
+    # an epoch of at least _LARGE_EPOCH samples takes the larger batch at twice the rate
+    monkeypatch.setattr("sklrec.base._LARGE_EPOCH", 5 * len(train))
+    model.fit(train)
+    assert (model.net_.batch_size, model.net_.lr) == (8192, 0.02)
+    assert model.net_.history[-1, "train_batch_count"] == 2
+    # the cosine schedule counted those batches: it ends at zero, not half way down
+    assert model.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0, abs=1e-12)
+    # partial_fit goes on at the rate of the batch in use
+    model.partial_fit(train)
+    assert model.net_.optimizer_.param_groups[0]["lr"] == 0.02
+    # an epoch one sample short of it keeps the smaller batch
+    monkeypatch.setattr("sklrec.base._LARGE_EPOCH", 5 * len(train) + 1)
+    assert model.fit(train).net_.batch_size == 4096
+
+
+@pytest.mark.parametrize(
+    "batch_size, lr", [(256, 0.01), (4096, 0.01), (6144, 0.015), (8192, 0.02), (65536, 0.02)]
+)
+def test_auto_lr_grows_with_a_given_batch_between_the_auto_batches(grouped, batch_size, lr):
+    train, _ = grouped
+    model = GMFRecommender(embedding_dim=4, batch_size=batch_size, max_epochs=1, random_state=0)
+    assert model.fit(train).net_.lr == pytest.approx(lr)
+    # a given lr is used as it is, whatever the batch
+    assert model.set_params(lr=0.003).fit(train).net_.lr == 0.003
+
+
+def test_bad_or_unoffered_auto_is_a_clear_error(grouped):
+    train, _ = grouped
+    with pytest.raises(ValueError, match='batch_size must be "auto" or an integer'):
+        MLPRecommender(batch_size="big").fit(train)
+    with pytest.raises(ValueError, match='lr must be "auto" or a number'):
+        MLPRecommender(lr="fast").fit(train)
+    # MFRecommender keeps a fixed batch and rate
+    for param in ("batch_size", "lr"):
+        with pytest.raises(ValueError, match=f"{param} must be an integer|{param} must be a num"):
+            MFRecommender(**{param: "auto"}).fit(train)
+
+
 def test_pretrain_starts_neumf_from_gmf_and_mlp():
     gmf, mlp = GMF(5, 6, 4), MLP(5, 6, (8, 4))
     neumf = NeuMF(5, 6, 4, (8, 4)).load_pretrained(gmf, mlp)
