@@ -8,7 +8,15 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["check_device", "check_int", "check_real", "draw_seed", "keep_state_on_error", "seeded"]
+__all__ = [
+    "check_device",
+    "check_int",
+    "check_real",
+    "draw_seed",
+    "is_auto",
+    "keep_state_on_error",
+    "seeded",
+]
 
 
 def is_auto(value):
