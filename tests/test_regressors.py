@@ -129,6 +129,22 @@ def test_autoencoder_predictions_read_the_reconstruction(small):
     )
 
 
+def test_item_rows_follow_the_ratings_they_are_read_from(small):
+    # the item-based models keep the transpose of interactions_ between calls: ratings
+    # that partial_fit changes must reach predict, and a pickle must not carry the copy
+    X, y = small
+    model = AutoRecRegressor(hidden_units=8, max_epochs=2, clip=False, random_state=0).fit(X, y)
+    model.partial_fit(X[:10], np.where(y[:10] >= 3, 1.0, 5.0))
+    users, items, _ = model._encode_X(X[:5])
+    with torch.no_grad():
+        recon = model.net_.module_.eval()(torch.as_tensor(model.interactions_.T.toarray()))
+    np.testing.assert_allclose(
+        model.predict(X[:5]), recon[items - 1, users - 1].numpy(), rtol=1e-5
+    )
+    assert "_item_rows" not in model.__getstate__()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+
+
 @pytest.mark.parametrize("est", [AutoRecRegressor(), DeepAutoEncoderRegressor()], ids=_name)
 def test_autoencoder_prediction_ignores_the_other_pairs_asked(est, ratings):
     # with the default (wide) layers, one row through float32 matrix products used to
