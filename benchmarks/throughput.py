@@ -226,6 +226,10 @@ def main(argv=None):
         samples_per_s=round(default_rate),
         samples_per_s_each=[round(r) for r in default],
         over_per_sample_dataloader=round(default_rate / rate, 2) if loader else None,
+        # fastest against fastest, as for the fit ratios above
+        fastest_over_fastest_per_sample_dataloader=(
+            round(max(default) / max(loader), 2) if loader else None
+        ),
     )
 
     # the top 10 items for every user, as a served model computes them
