@@ -182,16 +182,22 @@ def test_module_shapes_and_score_all(module):
 
 
 @pytest.mark.parametrize(
-    "options",
-    [{"padding_idx": 0}, {}, {"padding_idx": 0, "scale_grad_by_freq": True}, {"max_norm": 1.0}],
-    ids=["padding", "no-padding", "scale-grad-by-freq", "max-norm"],
+    "options, lowest",
+    [
+        ({"padding_idx": 0}, 0),
+        ({"padding_idx": 0}, 1),  # a batch without the padding index skips the mask
+        ({}, 0),
+        ({"padding_idx": 0, "scale_grad_by_freq": True}, 0),
+        ({"max_norm": 1.0}, 0),
+    ],
+    ids=["padding", "padding-absent", "no-padding", "scale-grad-by-freq", "max-norm"],
 )
-def test_cpu_embedding_matches_torch_embedding(options):
+def test_cpu_embedding_matches_torch_embedding(options, lowest):
     torch.manual_seed(0)
     ours, theirs = Embedding(50, 6, **options), torch.nn.Embedding(50, 6, **options)
     theirs.load_state_dict(ours.state_dict())
     # more than 3,000 indices (where torch's CPU kernel sorts them), repeats and padding
-    index = torch.randint(0, 50, (4000, 2))
+    index = torch.randint(lowest, 50, (4000, 2))
     grad = torch.randn(4000, 2, 6)
     out_ours, out_theirs = ours(index), theirs(index)
     torch.testing.assert_close(out_ours, out_theirs, rtol=0, atol=0)

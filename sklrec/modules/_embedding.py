@@ -27,6 +27,11 @@ class Embedding(nn.Embedding):
             return super().forward(index)
         flat = index.reshape(-1)
         rows = self.weight.index_select(0, flat)
-        if self.padding_idx is not None:
+        # the mask stops the padding row's gradient; training batches hold no padding
+        # index (it stands for unknown ids), and skipping the multiply by ones there
+        # saves a pass forward and one backward over the rows (about a tenth of a
+        # NeuMF step at batch 8192). Checking costs one pass over the indices, and
+        # the .any() reads no device: this path runs on CPU only
+        if self.padding_idx is not None and bool((flat == self.padding_idx).any()):
             rows = rows * (flat != self.padding_idx).unsqueeze(-1).to(rows.dtype)
         return rows.view(*index.shape, -1)
