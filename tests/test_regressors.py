@@ -117,16 +117,18 @@ def test_duplicate_pairs_count_with_their_mean():
     assert model.interactions_[0, 0] == 3.0 and model.interactions_.nnz == 3
 
 
+def _assert_predictions_read_the_item_reconstruction(model, X):
+    # each pair's prediction is its user's entry of its item's reconstructed rating row
+    users, items, _ = model._encode_X(X)
+    with torch.no_grad():
+        recon = model.net_.module_.eval()(torch.as_tensor(model.interactions_.T.toarray()))
+    np.testing.assert_allclose(model.predict(X), recon[items - 1, users - 1].numpy(), rtol=1e-5)
+
+
 def test_autoencoder_predictions_read_the_reconstruction(small):
     X, y = small
     model = AutoRecRegressor(hidden_units=8, max_epochs=2, clip=False, random_state=0).fit(X, y)
-    users, items, _ = model._encode_X(X[:5])
-    module = model.net_.module_.eval()
-    with torch.no_grad():
-        recon = module(torch.as_tensor(model.interactions_.T.toarray()))
-    np.testing.assert_allclose(
-        model.predict(X[:5]), recon[items - 1, users - 1].numpy(), rtol=1e-5
-    )
+    _assert_predictions_read_the_item_reconstruction(model, X[:5])
 
 
 def test_item_rows_follow_the_ratings_they_are_read_from(small):
@@ -135,12 +137,7 @@ def test_item_rows_follow_the_ratings_they_are_read_from(small):
     X, y = small
     model = AutoRecRegressor(hidden_units=8, max_epochs=2, clip=False, random_state=0).fit(X, y)
     model.partial_fit(X[:10], np.where(y[:10] >= 3, 1.0, 5.0))
-    users, items, _ = model._encode_X(X[:5])
-    with torch.no_grad():
-        recon = model.net_.module_.eval()(torch.as_tensor(model.interactions_.T.toarray()))
-    np.testing.assert_allclose(
-        model.predict(X[:5]), recon[items - 1, users - 1].numpy(), rtol=1e-5
-    )
+    _assert_predictions_read_the_item_reconstruction(model, X[:5])
     assert "_item_rows" not in model.__getstate__()
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
 
