@@ -65,9 +65,10 @@ class _AutoEncoderRegressor(TorchRegressor):
     def _rows(self):
         """Return the training matrix with one sample per row (CSR).
 
-        The item-based models' transpose is built once for each matrix that
-        ``interactions_`` holds and kept with it, not on every ``predict``
-        (6 ms on ML-1M, a quarter of what a one-pair ``predict`` took).
+        The item-based models' transpose is built the first time it is asked
+        for each matrix that ``interactions_`` holds, and kept with it, not
+        rebuilt on every ``predict`` (6 ms on ML-1M, a quarter of what a
+        one-pair ``predict`` took).
         """
         if not self._item_based:
             return self.interactions_
@@ -76,19 +77,10 @@ class _AutoEncoderRegressor(TorchRegressor):
             kept = self._item_rows = (self.interactions_, self.interactions_.T.tocsr())
         return kept[1]
 
-    def _fit_model(self, *args, **kwargs):
-        super()._fit_model(*args, **kwargs)
-        self._rows()  # fit's final matrix, so that predict finds its rows built
-
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_item_rows", None)  # rebuilt on loading: no second copy in the pickle
+        state.pop("_item_rows", None)  # rebuilt when first asked for: no second copy pickled
         return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "interactions_" in state:
-            self._rows()
 
     def _module_params(self):
         return AutoEncoder, {
