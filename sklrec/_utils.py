@@ -40,6 +40,26 @@ def check_int(value, name, minimum=1, *, auto=False):
     return int(value)
 
 
+def check_sizes(value, name):
+    """Return ``value`` as a tuple of ints if it is a non-empty 1-d sequence of integers >= 1.
+
+    Otherwise raise a ``ValueError`` naming ``name`` (a bare integer, a float
+    size or a nested list are errors, not silently converted).
+    """
+    try:
+        sizes = () if isinstance(value, (str, bytes)) else tuple(value)
+    except TypeError:  # not iterable: a bare number
+        sizes = ()
+    if not sizes or any(
+        not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 1 for d in sizes
+    ):
+        raise ValueError(
+            f"{name} must be a non-empty sequence of positive integers (layer sizes); "
+            f"got {value!r}"
+        )
+    return tuple(int(d) for d in sizes)
+
+
 def check_real(value, name, low, high=np.inf, *, low_closed=False, high_closed=False, auto=False):
     """Return ``value`` as a float if it is a real number (not a bool) in the interval.
 

@@ -55,11 +55,6 @@ class _AutoEncoderRegressor(TorchRegressor):
                     f"{self._activation_param(name)} must be one of {sorted(ACTIVATIONS)}; "
                     f"got {value!r}"
                 )
-        dims = self._hidden_dims()
-        if not dims or any(
-            not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1 for d in dims
-        ):
-            raise ValueError(f"hidden layer sizes must be positive integers; got {dims!r}")
         return device
 
     def _rows(self):
@@ -388,7 +383,7 @@ class DeepAutoEncoderRegressor(_AutoEncoderRegressor):
         return {**super()._net_extra(), "max_grad_norm": norm}
 
     def _hidden_dims(self):
-        return tuple(self.hidden_dims) if np.ndim(self.hidden_dims) == 1 else ()
+        return tuple(self.hidden_dims)
 
     def _activations(self):
         return {"activation": self.activation, "output_activation": "identity"}

@@ -14,8 +14,9 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, EpochTimer, LRScheduler, PrintLog
 from skorch.utils import TeeGenerator
@@ -32,6 +33,7 @@ from ._utils import (
     check_device,
     check_int,
     check_real,
+    check_sizes,
     draw_seed,
     is_auto,
     keep_state_on_error,
@@ -192,7 +194,7 @@ class BaseRecommender(_InteractionEstimator):
         return mask
 
     @keep_state_on_error
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the model to interactions.
 
         Parameters
@@ -204,18 +206,28 @@ class BaseRecommender(_InteractionEstimator):
             Ratings or weights. Without ``positive_threshold`` every row is a
             positive interaction and ``y`` is only checked; with it, rows with
             ``y >= positive_threshold`` are the positives.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each positive row in the loss; the
+            negatives sampled for it keep weight 1. Only relative weights
+            matter: they are rescaled to a mean of 1 over the positives, so
+            ``lr`` and ``weight_decay`` keep their meaning. A row of weight 0
+            still counts as seen (never drawn as its user's negative, excluded
+            by ``recommend``) but teaches nothing.
+            :func:`sklrec.preprocessing.recency_weights` weights each user's
+            recent interactions up.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, epochs=None)
+        return self._fit(X, y, epochs=None, sample_weight=sample_weight)
 
-    def _fit(self, X, y, epochs):
+    def _fit(self, X, y, epochs, sample_weight=None):
         self._check_params()
         X = self._check_X(X, reset=True)
         positive = self._positive_rows(X, y)
+        weights = self._positive_weights(sample_weight, X, positive)
         users = as_id_column(X[:, 0], "user")
         items = as_id_column(X[:, 1], "item")
         self.users_, user_index = np.unique(users, return_inverse=True)
@@ -223,11 +235,27 @@ class BaseRecommender(_InteractionEstimator):
         self.interactions_ = build_interactions(
             user_index[positive], item_index[positive], len(self.users_), len(self.items_)
         )
-        self._fit_model(user_index[positive], item_index[positive], epochs=epochs)
+        self._fit_model(user_index[positive], item_index[positive], epochs, weights)
         return self
 
-    def _fit_model(self, user_index, item_index, epochs):
-        """Learn from 0-based positive pairs (``epochs=None``: the full schedule)."""
+    @staticmethod
+    def _positive_weights(sample_weight, X, positive):
+        """Return the checked ``sample_weight`` of the positive rows (``None`` if not given)."""
+        if sample_weight is None:
+            return None
+        weights = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        weights = weights[positive]
+        if not weights.sum() > 0:
+            raise ValueError("sample_weight is 0 on every positive row: nothing to learn from")
+        return weights
+
+    def _fit_model(self, user_index, item_index, epochs, weights=None):
+        """Learn from 0-based positive pairs (``epochs=None``: the full schedule).
+
+        ``weights`` are the pairs' ``sample_weight``, or ``None``.
+        """
         raise NotImplementedError
 
     # -- scoring protocol ---------------------------------------------------------
@@ -357,15 +385,24 @@ class _Positives:
     ``epoch(generator, shuffle)`` returns ``(X, y)``: pointwise, the positives
     and ``n_negatives`` sampled items per positive with 1/0 labels; pairwise,
     one (user, positive, negative) triple per sampled negative with label 1, to
-    be scored by the difference of the two logits (BPR).
+    be scored by the difference of the two logits (BPR). With ``weights`` (one
+    per positive), ``X["sample_weight"]`` holds each sample's loss weight: its
+    positive's (negatives weigh 1 in the pointwise loss).
     """
 
-    def __init__(self, user_index, item_index, interactions, n_negatives, pairwise, device):
+    def __init__(
+        self, user_index, item_index, interactions, n_negatives, pairwise, device, weights=None
+    ):
         self.users = torch.as_tensor(user_index, dtype=torch.int64, device=device)
         self.items = torch.as_tensor(item_index, dtype=torch.int64, device=device) + 1
         self.index = NegativeIndex.from_csr(interactions, device=device)
         self.n_negatives = n_negatives
         self.pairwise = pairwise
+        self.weights = (
+            None
+            if weights is None
+            else torch.as_tensor(weights, dtype=torch.float32, device=device)
+        )
 
     def __len__(self):
         return len(self.users) * (self.n_negatives + (not self.pairwise))
@@ -387,9 +424,15 @@ class _Positives:
         if self.pairwise:
             x["items"] = self.items.index_select(0, source)
             x["neg_items"] = (negatives + 1).index_select(0, order)
-            return x, torch.ones(n, device=device)
+            y = torch.ones(n, device=device)
+            if self.weights is not None:
+                x["sample_weight"] = self.weights.index_select(0, source)
+            return x, y
         x["items"] = torch.cat([self.items, negatives + 1]).index_select(0, order)
-        return x, (order < n_pos).to(torch.float32)
+        y = (order < n_pos).to(torch.float32)
+        if self.weights is not None:
+            x["sample_weight"] = torch.where(y > 0, self.weights.index_select(0, source), 1.0)
+        return x, y
 
 
 class _EpochBatches:
@@ -495,7 +538,20 @@ class _RecNet(NeuralNet):
         self._step_optimizer(None)
         return step
 
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        weight = X.get("sample_weight") if isinstance(X, dict) else None
+        if weight is None:
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        # the training samples' own weights: the mean over the batch of the weighted
+        # binary cross-entropy (the criterion every recommender net uses)
+        criterion = self.criterion_
+        return F.binary_cross_entropy_with_logits(
+            y_pred, y_true, weight=weight, pos_weight=criterion.pos_weight
+        )
+
     def infer(self, x, **fit_params):
+        if "sample_weight" in x:  # the loss's, not the module's
+            x = {key: value for key, value in x.items() if key != "sample_weight"}
         if "neg_items" in x:
             users = x["users"]
             return self.module_(users, x["items"]) - self.module_(users, x["neg_items"])
@@ -539,6 +595,8 @@ class _TorchTraining:
             check_int(self.embedding_dim, "embedding_dim")
         if "dropout" in params:
             check_real(self.dropout, "dropout", 0, 1, low_closed=True)
+        if "hidden_dims" in params:
+            check_sizes(self.hidden_dims, "hidden_dims")
         check_int(self.max_epochs, "max_epochs", minimum=0)
         auto = self._auto_batch_sizes is not None
         check_int(self.batch_size, "batch_size", auto=auto)
@@ -701,15 +759,17 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
     def _split_validation(self, user_index, item_index, seed):
         """Hold out one random positive of each user with at least three.
 
-        Returns the training pairs and the held-out ones as 1-based index
-        arrays (``None`` when early stopping is off). The held-out pairs stay
-        in ``interactions_``: they are never drawn as negatives.
+        Returns the mask of the training pairs and the held-out ones as
+        1-based index arrays (``None`` when early stopping is off). The
+        held-out pairs stay in ``interactions_``: they are never drawn as
+        negatives.
         """
         on = self.early_stopping
         if on == "auto":
             on = len(user_index) >= _AUTO_EARLY_STOPPING
+        train = np.ones(len(user_index), dtype=bool)
         if not on:
-            return user_index, item_index, None
+            return train, None
         rng = np.random.RandomState(seed)
         counts = np.bincount(user_index, minlength=self.n_users_)
         eligible = np.flatnonzero(counts >= 3)
@@ -722,14 +782,13 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
             )
         order = np.lexsort((rng.random_sample(len(user_index)), user_index))
         held = order[(np.cumsum(counts) - counts)[eligible]]
-        train = np.ones(len(user_index), dtype=bool)
         train[held] = False
         # rank each held-out item against up to 99 sampled unseen items (the same ones every
         # epoch): cheap next to a full ranking, and it still works for huge catalogues
         free = self.n_items_ - np.diff(self.interactions_.indptr)[user_index[held]]
         n_negatives = int(min(_VALIDATION_NEGATIVES, free.min())) if free.min() > 0 else None
         valid = (user_index[held] + 1, item_index[held] + 1, n_negatives, seed)
-        return user_index[train], item_index[train], valid
+        return train, valid
 
     def _internal_callbacks(self, n_samples, valid):
         """Return the learning-rate schedule and early stopping of a full ``fit``."""
@@ -758,21 +817,38 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
             **self._net_kwargs(seed, device, n_samples, internal, user_callbacks, optimizer),
         )
 
-    def _training_data(self, user_index, item_index, device):
+    def _training_data(self, user_index, item_index, device, weights=None):
+        # rescaled to a mean of 1, so that lr and weight_decay keep their meaning; equal
+        # weights are the unweighted fit, bit for bit
+        if weights is not None:
+            if not weights.sum() > 0:
+                raise ValueError(
+                    "sample_weight is 0 on every positive left to train on (early stopping "
+                    "holds one positive of a user out)"
+                )
+            weights = (
+                None if (weights == weights[0]).all() else weights * (len(weights) / weights.sum())
+            )
         return _Positives(
-            user_index, item_index, self.interactions_, self.n_negatives, self._pairwise, device
+            user_index,
+            item_index,
+            self.interactions_,
+            self.n_negatives,
+            self._pairwise,
+            device,
+            weights,
         )
 
-    def _fit_model(self, user_index, item_index, epochs):
+    def _fit_model(self, user_index, item_index, epochs, weights=None):
         device = check_device(self.device)
         self._seed = draw_seed(self.random_state)
         self._check_negatives(self.interactions_)
         valid = None
         if epochs is None:  # partial_fit trains one epoch and never stops early
-            user_index, item_index, valid = self._split_validation(
-                user_index, item_index, self._seed
-            )
-        data = self._training_data(user_index, item_index, device)
+            train, valid = self._split_validation(user_index, item_index, self._seed)
+            user_index, item_index = user_index[train], item_index[train]
+            weights = None if weights is None else weights[train]
+        data = self._training_data(user_index, item_index, device, weights)
         with seeded(self._seed, device):
             self._train(data, device, self._seed, epochs, valid)
 
@@ -784,7 +860,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         self._run(net, data, epochs)
 
     @keep_state_on_error
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Train one more epoch on ``X`` (one epoch from scratch if unfitted).
 
         The ids of ``X`` must have been seen in the first fit; its positives
@@ -794,23 +870,26 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         ----------
         X : array-like of shape (n_samples, n_columns)
         y : array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`, rescaled to a mean of 1 over this call's positives.
 
         Returns
         -------
         self : object
         """
         if not hasattr(self, "net_"):
-            return self._fit(X, y, epochs=1)
+            return self._fit(X, y, epochs=1, sample_weight=sample_weight)
         self._check_params()
         device = self.net_.device
         X = self._check_X(X, reset=False)
         positive = self._positive_rows(X, y)
+        weights = self._positive_weights(sample_weight, X, positive)
         users, items = self._known_ids(X)
         users, items = users[positive], items[positive]
         new = build_interactions(users, items, self.n_users_, self.n_items_)
         self.interactions_ = (self.interactions_ + new).sign().tocsr()
         self._check_negatives(self.interactions_)
-        self._continue(self._training_data(users, items, device))
+        self._continue(self._training_data(users, items, device, weights))
         return self
 
     # -- scoring protocol ---------------------------------------------------------

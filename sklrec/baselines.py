@@ -29,7 +29,8 @@ class PopularityRecommender(BaseRecommender):
     ----------
     {attributes}
     item_counts_ : ndarray of shape (n_items,)
-        Positive interactions per item, the score of each item.
+        Positive interactions per item, the score of each item (summed
+        ``sample_weight``, rescaled to a mean of 1, when ``fit`` is given one).
 
     Examples
     --------
@@ -43,8 +44,8 @@ class PopularityRecommender(BaseRecommender):
         self.positive_threshold = positive_threshold
         self.handle_unknown = handle_unknown
 
-    def _fit_model(self, user_index, item_index, epochs):
-        self.item_counts_ = np.bincount(item_index, minlength=self.n_items_)
+    def _fit_model(self, user_index, item_index, epochs, weights=None):
+        self.item_counts_ = np.bincount(item_index, weights, minlength=self.n_items_)
 
     def _counts(self):
         # a zero first entry for the unknown item index 0

@@ -55,6 +55,30 @@ def _user_codes(X):
     return np.unique(users, return_inverse=True)[1]
 
 
+def _user_timelines(X, time_column=None):
+    """Each row's place in its user's history, in time order.
+
+    Ties in ``time_column`` (and every row when it is None) keep row order.
+
+    Returns
+    -------
+    users : ndarray of shape (n_samples,)
+        The rows' users as codes 0, 1, ...
+    position : ndarray of shape (n_samples,)
+        0 for a user's first row, 1 for the next, and so on.
+    length : ndarray of shape (n_samples,)
+        The number of rows of the row's user.
+    """
+    users = _user_codes(X)
+    n = len(users)
+    order = np.lexsort((np.arange(n), _order_key(X, time_column), users))
+    counts = np.bincount(users)
+    start = (np.cumsum(counts) - counts)[users[order]]
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n) - start
+    return users, position, counts[users]
+
+
 class LeaveLastOut:
     """Hold out the last ``n_test`` interactions of every user.
 
@@ -89,15 +113,10 @@ class LeaveLastOut:
     def split(self, X, y=None, groups=None):
         """Yield one ``(train_index, test_index)`` pair."""
         check_int(self.n_test, "n_test")
-        users = _user_codes(X)
-        n = len(users)
-        order = np.lexsort((np.arange(n), _order_key(X, self.time_column), users))
-        sorted_users = users[order]
-        counts = np.bincount(users)
-        end = np.cumsum(counts)[sorted_users]
-        from_end = end - np.arange(n)  # 1 for a user's last row, 2 for the one before...
-        test = (from_end <= self.n_test) & (counts[sorted_users] > self.n_test)
-        yield np.sort(order[~test]), np.sort(order[test])
+        _, position, length = _user_timelines(X, self.time_column)
+        from_end = length - position  # 1 for a user's last row, 2 for the one before...
+        test = (from_end <= self.n_test) & (length > self.n_test)
+        yield np.flatnonzero(~test), np.flatnonzero(test)
 
 
 class UserHoldout:

@@ -135,6 +135,28 @@ def test_bad_or_unoffered_auto_is_a_clear_error(grouped):
             MFRecommender(**{param: "auto"}).fit(train)
 
 
+@pytest.mark.parametrize("cls", [MLPRecommender, NeuMFRecommender])
+@pytest.mark.parametrize(
+    "hidden_dims, match",
+    [
+        (16, "hidden_dims must be a non-empty sequence"),
+        ((), "hidden_dims must be a non-empty sequence"),
+        ((16.0, 8), "hidden_dims must be a non-empty sequence"),
+        ((16, 0), "hidden_dims must be a non-empty sequence"),
+        ((15, 8), "first entry .* is even"),
+    ],
+)
+def test_bad_hidden_dims_is_a_clear_error_and_keeps_the_fitted_model(
+    cls, hidden_dims, match, grouped
+):
+    train, _ = grouped
+    model = cls(hidden_dims=(8, 4), max_epochs=1, random_state=0).fit(train)
+    before = model.predict(train[:20])
+    with pytest.raises(ValueError, match=match):
+        model.set_params(hidden_dims=hidden_dims).fit(train)
+    np.testing.assert_array_equal(model.predict(train[:20]), before)
+
+
 def test_pretrain_starts_neumf_from_gmf_and_mlp():
     gmf, mlp = GMF(5, 6, 4), MLP(5, 6, (8, 4))
     neumf = NeuMF(5, 6, 4, (8, 4)).load_pretrained(gmf, mlp)

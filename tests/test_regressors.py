@@ -232,8 +232,10 @@ def test_bad_autorec_parameters(params, match, small):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"hidden_dims": ()}, "hidden layer sizes"),
-        ({"hidden_dims": (8, -1)}, "hidden layer sizes"),
+        ({"hidden_dims": ()}, "hidden_dims must be"),
+        ({"hidden_dims": (8, -1)}, "hidden_dims must be"),
+        ({"hidden_dims": 8}, "hidden_dims must be"),
+        ({"hidden_dims": (8.0, 4)}, "hidden_dims must be"),
         ({"activation": "gelu"}, "activation must be one of"),
         ({"refeed": "on"}, "refeed must be"),
         ({"based": "both"}, "based must be"),
