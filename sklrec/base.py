@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, EpochTimer, LRScheduler, PrintLog
 from skorch.utils import TeeGenerator
@@ -207,10 +207,11 @@ class BaseRecommender(_InteractionEstimator):
             positive interaction and ``y`` is only checked; with it, rows with
             ``y >= positive_threshold`` are the positives.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each positive row in the loss; the
-            negatives sampled for it keep weight 1. Only relative weights
-            matter: they are rescaled to a mean of 1 over the positives, so
-            ``lr`` and ``weight_decay`` keep their meaning. A row of weight 0
+            Non-negative weight of each positive row. The torch models weigh
+            its term of the loss by it (the negatives sampled for it keep
+            weight 1), rescaled to a mean of 1 over the positives they train
+            on, so that ``lr`` and ``weight_decay`` keep their meaning;
+            ``PopularityRecommender`` sums the weights. A row of weight 0
             still counts as seen (never drawn as its user's negative, excluded
             by ``recommend``) but teaches nothing.
             :func:`sklrec.preprocessing.recency_weights` weights each user's
@@ -240,15 +241,35 @@ class BaseRecommender(_InteractionEstimator):
 
     @staticmethod
     def _positive_weights(sample_weight, X, positive):
-        """Return the checked ``sample_weight`` of the positive rows (``None`` if not given)."""
+        """Return the checked ``sample_weight`` of the positive rows (``None`` if not given).
+
+        A scalar weighs every row the same, as in scikit-learn.
+        """
         if sample_weight is None:
             return None
-        weights = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
+        try:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"sample_weight must hold numbers; got {type(sample_weight).__name__}"
+            ) from None
+        if weights.ndim == 0:
+            weights = np.full(len(X), float(weights))
+        if weights.shape != (len(X),):
+            raise ValueError(
+                f"sample_weight has shape {weights.shape}; expected ({len(X)},), one weight "
+                "per row of X"
+            )
+        if not np.isfinite(weights).all():
+            raise ValueError("sample_weight contains NaN or infinite values")
+        negative = np.flatnonzero(weights < 0)
+        if len(negative):
+            raise ValueError(
+                f"sample_weight must be non-negative; rows {show_ids(negative)} are negative"
+            )
         weights = weights[positive]
         if not weights.sum() > 0:
-            raise ValueError("sample_weight is 0 on every positive row: nothing to learn from")
+            raise ValueError("sample_weight is zero on every positive row: nothing to learn from")
         return weights
 
     def _fit_model(self, user_index, item_index, epochs, weights=None):
@@ -823,8 +844,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         if weights is not None:
             if not weights.sum() > 0:
                 raise ValueError(
-                    "sample_weight is 0 on every positive left to train on (early stopping "
-                    "holds one positive of a user out)"
+                    "sample_weight is zero on every positive left to train on (early "
+                    "stopping holds one positive of a user out)"
                 )
             weights = (
                 None if (weights == weights[0]).all() else weights * (len(weights) / weights.sum())

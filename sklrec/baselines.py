@@ -29,8 +29,8 @@ class PopularityRecommender(BaseRecommender):
     ----------
     {attributes}
     item_counts_ : ndarray of shape (n_items,)
-        Positive interactions per item, the score of each item (summed
-        ``sample_weight``, rescaled to a mean of 1, when ``fit`` is given one).
+        Positive interactions per item, the score of each item (the summed
+        ``sample_weight`` when ``fit`` is given one).
 
     Examples
     --------

@@ -134,14 +134,13 @@ def test_recency_weights_values():
 
 def _bad_weights(n):
     return {
-        "wrong length": (
-            np.ones(n - 1),
-            rf"sample_weight.shape == \({n - 1},\), expected \({n},\)",
-        ),
-        "NaN": (np.r_[np.nan, np.ones(n - 1)], "NaN"),
-        "negative": (np.r_[-1.0, np.ones(n - 1)], "Negative values"),
-        "2-d": (np.ones((n, 2)), "1D array"),
-        "all zero": (np.zeros(n), "non-zero"),
+        "wrong length": (np.ones(n - 1), rf"shape \({n - 1},\); expected \({n},\)"),
+        "NaN": (np.r_[np.nan, np.ones(n - 1)], "NaN or infinite"),
+        "infinite": (np.r_[np.inf, np.ones(n - 1)], "NaN or infinite"),
+        "negative": (np.r_[1.0, -1.0, np.ones(n - 2)], r"non-negative; rows \[1\]"),
+        "2-d": (np.ones((n, 2)), rf"shape \({n}, 2\)"),
+        "strings": (np.array(["a"] * n), "must hold numbers"),
+        "all zero": (np.zeros(n), "zero on every positive row"),
     }
 
 
@@ -167,7 +166,7 @@ def test_weights_on_positives_only_must_not_all_be_zero(interactions):
     y = np.r_[np.ones(len(X) // 2), np.zeros(len(X) - len(X) // 2)]
     weights = 1 - y  # weight only on the rows below the threshold
     for est in (MFRecommender(max_epochs=1), PopularityRecommender()):
-        with pytest.raises(ValueError, match="0 on every positive row"):
+        with pytest.raises(ValueError, match="zero on every positive row"):
             est.set_params(positive_threshold=1).fit(X, y, sample_weight=weights)
 
 
