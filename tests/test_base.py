@@ -30,12 +30,19 @@ def _bad_fits(X):
 @pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
 def test_bad_input_raises_and_keeps_the_fitted_model(est, case, interactions):
     X, _ = interactions
+    args, match = _bad_fits(X)[case]
+    assert_raises_and_keeps_the_fitted_model(est, X, match, lambda model: model.fit(*args))
+
+
+def assert_raises_and_keeps_the_fitted_model(est, X, match, *calls):
+    """Each call on a model fitted to ``X`` raises a ValueError matching ``match``
+    and leaves the model's state and predictions as they were."""
     model = clone(est).fit(X)
     before = model.predict(X)
     state = dict(model.__dict__)
-    args, match = _bad_fits(X)[case]
-    with pytest.raises(ValueError, match=match):
-        model.fit(*args)
+    for call in calls:
+        with pytest.raises(ValueError, match=match):
+            call(model)
     assert model.__dict__.keys() == state.keys()
     assert all(model.__dict__[key] is value for key, value in state.items())
     np.testing.assert_array_equal(model.predict(X), before)

@@ -13,9 +13,8 @@ from sklrec.base import _Positives
 from sklrec.model_selection import LeaveLastOut
 from sklrec.preprocessing import recency_weights
 
+from .test_base import TORCH_ESTIMATORS, assert_raises_and_keeps_the_fitted_model
 from .test_common import ESTIMATORS, _name
-
-TORCH_ESTIMATORS = ESTIMATORS[:4]
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
@@ -148,17 +147,11 @@ def _bad_weights(n):
 @pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
 def test_bad_weights_raise_and_keep_the_fitted_model(est, case, interactions):
     X, _ = interactions
-    model = clone(est).fit(X)
-    before = model.predict(X)
-    state = dict(model.__dict__)
     weights, match = _bad_weights(len(X))[case]
-    with pytest.raises(ValueError, match=match):
-        model.fit(X, sample_weight=weights)
-    if hasattr(model, "partial_fit"):
-        with pytest.raises(ValueError, match=match):
-            model.partial_fit(X, sample_weight=weights)
-    assert all(model.__dict__[key] is value for key, value in state.items())
-    np.testing.assert_array_equal(model.predict(X), before)
+    calls = [lambda model: model.fit(X, sample_weight=weights)]
+    if hasattr(est, "partial_fit"):
+        calls.append(lambda model: model.partial_fit(X, sample_weight=weights))
+    assert_raises_and_keeps_the_fitted_model(est, X, match, *calls)
 
 
 def test_weights_on_positives_only_must_not_all_be_zero(interactions):
