@@ -80,7 +80,14 @@ def as_id_column(values, name):
 
 def check_target(y, n_samples, *, name="y"):
     """Validate a 1-d finite float target aligned with ``X``."""
-    y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=True, input_name=name)
+    try:
+        y = check_array(
+            y, ensure_2d=False, dtype=np.float64, ensure_all_finite=True, input_name=name
+        )
+    except ValueError as error:
+        if "could not convert" not in str(error):  # numpy's words for a non-number
+            raise
+        raise ValueError(f"{name} must hold numbers ({error})") from None
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)
     if y.ndim != 1:

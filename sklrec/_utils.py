@@ -7,8 +7,10 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from skorch.callbacks import Callback
 
 __all__ = [
+    "check_callbacks",
     "check_device",
     "check_int",
     "check_real",
@@ -58,6 +60,32 @@ def check_sizes(value, name):
             f"got {value!r}"
         )
     return tuple(int(d) for d in sizes)
+
+
+def check_callbacks(callbacks):
+    """Check that ``callbacks`` is None or a list of skorch callbacks.
+
+    Each entry is a :class:`skorch.callbacks.Callback` instance or subclass,
+    or a ``(name, callback)`` pair, the forms skorch takes.
+    """
+    if callbacks is None:
+        return
+    if not isinstance(callbacks, (list, tuple)):
+        raise ValueError(
+            f"callbacks must be None or a list of skorch callbacks; got {callbacks!r}"
+        )
+    for entry in callbacks:
+        callback = entry
+        if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
+            callback = entry[1]
+        if not (
+            isinstance(callback, Callback)
+            or (isinstance(callback, type) and issubclass(callback, Callback))
+        ):
+            raise ValueError(
+                "callbacks must hold skorch Callback instances or classes, or (name, callback) "
+                f"pairs; got {entry!r}"
+            )
 
 
 def check_real(value, name, low, high=np.inf, *, low_closed=False, high_closed=False, auto=False):

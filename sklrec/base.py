@@ -30,6 +30,7 @@ from ._interactions import (
     show_ids,
 )
 from ._utils import (
+    check_callbacks,
     check_device,
     check_int,
     check_real,
@@ -618,7 +619,10 @@ class _TorchTraining:
             check_real(self.dropout, "dropout", 0, 1, low_closed=True)
         if "hidden_dims" in params:
             check_sizes(self.hidden_dims, "hidden_dims")
+        if "pretrain" in params and not isinstance(self.pretrain, (bool, np.bool_)):
+            raise ValueError(f"pretrain must be True or False; got {self.pretrain!r}")
         check_int(self.max_epochs, "max_epochs", minimum=0)
+        check_callbacks(self.callbacks)
         auto = self._auto_batch_sizes is not None
         check_int(self.batch_size, "batch_size", auto=auto)
         if self.lr_schedule not in _LR_SCHEDULES:

@@ -262,6 +262,8 @@ def load_movielens(path):
 
 
 def _parse_ratings(text, filename):
+    if not text.strip():
+        raise ValueError(f"{filename} is empty")
     first = text.split("\n", 1)[0]
     if "::" in first:
         text, sep = text.replace("::", "\t"), "\t"
@@ -287,14 +289,19 @@ def _parse_ratings(text, filename):
                 f"{filename}: cannot find user, item, rating and timestamp columns in the "
                 f"header {header}"
             ) from None
-    data = np.loadtxt(
-        io.StringIO(text),
-        delimiter=sep,
-        skiprows=int(has_header),
-        usecols=columns,
-        dtype=np.float64,
-        ndmin=2,
-    )
+    try:
+        data = np.loadtxt(
+            io.StringIO(text),
+            delimiter=sep,
+            skiprows=int(has_header),
+            usecols=columns,
+            dtype=np.float64,
+            ndmin=2,
+        )
+    except ValueError as error:
+        raise ValueError(
+            f"{filename}: not a ratings file of the known layouts ({error})"
+        ) from None
     if not len(data):
         raise ValueError(f"{filename} holds no ratings")
     X = data[:, [0, 1, 3]].astype(np.int64)

@@ -401,6 +401,12 @@ def _evaluate_sampled(
             unseen = np.unique(negatives.ravel()[~known])
             raise ValueError(f"negatives hold item ids unseen in fit: {show_ids(unseen)}")
         neg = neg.reshape(negatives.shape)
+        clash = np.flatnonzero((neg == items[:, None]).any(axis=1))
+        if len(clash):
+            raise ValueError(
+                f"negatives of row(s) {show_ids(clash)} include the row's own held-out item; "
+                "each row's negatives must differ from the item they are ranked against"
+            )
     else:
         if not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1:
             raise ValueError(f"n_negatives must be an integer >= 1; got {n_negatives!r}")

@@ -105,6 +105,9 @@ def test_recommend_arguments(est, interactions):
         ({"batch_size": 0}, "batch_size must be"),
         ({"n_negatives": 0}, "n_negatives must be"),
         ({"optimizer": "lbfgs-ish"}, "optimizer must be"),
+        ({"callbacks": "print_log"}, "callbacks must be None or a list"),
+        ({"callbacks": [print]}, "callbacks must hold skorch Callback"),
+        ({"callbacks": [("log", 3)]}, r"\(name, callback\) pairs; got \('log', 3\)"),
     ],
 )
 def test_bad_parameters(est, params, match, interactions):
@@ -137,6 +140,8 @@ def test_positive_threshold(interactions):
     assert len(model.users_) == len(np.unique(X[:, 0]))  # every id seen in fit is known
     with pytest.raises(ValueError, match="needs y"):
         clone(model).fit(X)
+    with pytest.raises(ValueError, match="y must hold numbers"):
+        clone(model).fit(X, np.where(y > 4, "many", "few"))
     with pytest.raises(ValueError, match="no row has y >= positive_threshold"):
         clone(model).fit(X, np.zeros(len(X)))
     pop = PopularityRecommender(positive_threshold=4).fit(X, y)

@@ -60,6 +60,13 @@ def test_load_movielens_errors(tmp_path):
     path.write_text("a,b,c\n1,2,3\n")
     with pytest.raises(ValueError, match="cannot find"):
         load_movielens(path)
+    path = tmp_path / "u.data"
+    path.write_text("1\t2\t5\t881250949\n3\t4\n")  # a row cut short
+    with pytest.raises(ValueError, match="u.data: not a ratings file"):
+        load_movielens(path)
+    path.write_text("\n")
+    with pytest.raises(ValueError, match="u.data is empty"):
+        load_movielens(path)
 
 
 @pytest.fixture

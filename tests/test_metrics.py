@@ -153,6 +153,8 @@ def test_explicit_negatives():
         evaluate_ranking(est, X, negatives=np.array([["c", "q"], ["d", "e"]], dtype=object))
     with pytest.raises(ValueError, match="shape"):
         evaluate_ranking(est, X, negatives=negs[:1])
+    with pytest.raises(ValueError, match=r"row\(s\) \[1\] include the row's own held-out item"):
+        evaluate_ranking(est, X, negatives=np.array([["c", "e"], ["c", "e"]], dtype=object))
 
 
 def test_scorer_matches_evaluate():

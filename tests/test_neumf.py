@@ -249,6 +249,8 @@ def test_pretrain_fine_tunes_neumf_with_plain_sgd(grouped):
     # the estimator's own optimizer is untouched for a fit without pre-training
     model.set_params(pretrain=False).fit(train)
     assert type(model.net_.optimizer_) is torch.optim.Adam
+    with pytest.raises(ValueError, match="pretrain must be True or False; got 'yes'"):
+        model.set_params(pretrain="yes").fit(train)
 
 
 class _ReverseRanking(Callback):
