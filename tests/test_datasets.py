@@ -94,6 +94,7 @@ def served_zip(tmp_path, monkeypatch):
     monkeypatch.setitem(datasets._MOVIELENS, "100k", ("ml-100k.zip", md5, "ml-100k/u.data"))
     yield tmp_path
     server.shutdown()
+    server.server_close()
 
 
 def test_fetch_movielens_downloads_once_and_checks(served_zip):

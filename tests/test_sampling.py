@@ -13,9 +13,10 @@ def _random_csr(n_users, n_items, density, seed):
 
 
 def test_never_a_positive_and_in_range():
-    csr = _random_csr(50, 40, 0.5, 0)
-    csr[np.arange(50), 0] = 1  # item 0 is everyone's positive
-    csr[np.arange(50), 39] = 1  # and so is the last one
+    lil = _random_csr(50, 40, 0.5, 0).tolil()
+    lil[np.arange(50), 0] = 1  # item 0 is everyone's positive
+    lil[np.arange(50), 39] = 1  # and so is the last one
+    csr = lil.tocsr()
     index = NegativeIndex.from_csr(csr)
     users = torch.arange(50).repeat(400)
     items = sample_negatives(users, index, torch.Generator().manual_seed(0))
