@@ -5,8 +5,10 @@ import pickle
 import joblib
 import numpy as np
 import pytest
-from sklearn.base import clone
+import torch
+from sklearn.base import clone, is_regressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from skorch.exceptions import DeviceWarning
 
 import sklrec
 from sklrec import (
@@ -153,6 +155,26 @@ def test_pickle_and_joblib_round_trip(estimator, interactions, tmp_path):
         np.testing.assert_array_equal(other.predict(X), est.predict(X))
         np.testing.assert_array_equal(other.recommend(users, k=4), est.recommend(users, k=4))
         assert other.score(X[:20]) == est.score(X[:20])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="loads a CUDA model without CUDA")
+@pytest.mark.parametrize("est", ESTIMATORS[:4] + REGRESSORS[:4], ids=_name)
+def test_a_cuda_model_serves_on_a_machine_without_cuda(est, interactions):
+    # the pickle of a model fitted with device="cuda", made here by marking a CPU fit as
+    # CUDA (its tensors pickle the same way): skorch maps the net to the CPU on loading
+    X, _ = interactions
+    y = 1.0 + np.arange(len(X)) % 5 if is_regressor(est) else None
+    model = clone(est).fit(X, y)
+    before = model.predict(X)
+    model.set_params(device="cuda").net_.device = "cuda"
+    with pytest.warns(DeviceWarning, match="no CUDA"):
+        served = pickle.loads(pickle.dumps(model))
+    assert torch.device(served.net_.device).type == "cpu"
+    np.testing.assert_array_equal(served.predict(X), before)
+    # training again needs a device that is there, said plainly
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        served.partial_fit(X, y)
+    np.testing.assert_array_equal(served.predict(X), before)
 
 
 def test_same_random_state_same_model(estimator, interactions):
