@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from skorch.callbacks import Callback
 
 from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.callbacks import RankingScoring
@@ -254,6 +255,37 @@ def test_cuda_round_trip(est, interactions, tmp_path):
     np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=0.2, atol=0.2)
     restored = pickle.loads(pickle.dumps(gpu))
     np.testing.assert_array_equal(restored.predict(X), gpu.predict(X))
+
+
+class _NoSyncInBatches(Callback):
+    """Make any host sync inside a batch an error, from the second epoch on.
+
+    The first epoch is left out (optimizer state and kernels are set up
+    there); the per-epoch read of the loss after the last batch is allowed.
+    """
+
+    def on_batch_begin(self, net, **kwargs):
+        if len(net.history) > 1:
+            torch.cuda.set_sync_debug_mode("error")
+
+    def on_batch_end(self, net, **kwargs):
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("est", TORCH_ESTIMATORS + [MFRecommender(loss="bpr")], ids=_name)
+def test_cuda_training_never_syncs_within_a_batch(est, weighted, interactions):
+    X, _ = interactions
+    weights = np.linspace(0.5, 2.0, len(X)) if weighted else None
+    model = clone(est).set_params(
+        device="cuda", max_epochs=3, batch_size=32, callbacks=[("no_sync", _NoSyncInBatches())]
+    )
+    try:
+        model.fit(X, sample_weight=weights)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert len(model.net_.history) == 3
 
 
 def test_sparse_matrix_form_is_a_clear_error(interactions):
