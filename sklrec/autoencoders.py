@@ -5,7 +5,9 @@ import torch
 
 from ._docs import fill_doc
 from ._utils import check_int, check_real
-from .base import _SCORE_BUDGET, TorchRegressor, _AutoEncoderNet, _SparseRows
+from .base import TorchRegressor
+from .base._estimators import _SCORE_BUDGET
+from .base._net import _AutoEncoderNet, _SparseRows
 from .modules.autoencoder import ACTIVATIONS, AutoEncoder
 
 __all__ = ["AutoRecRegressor", "DeepAutoEncoderRegressor"]

@@ -5,7 +5,8 @@ import torch
 
 from ._docs import fill_doc
 from ._utils import check_real
-from .base import _BIAS_DAMPING, BaseRecommender, BaseRegressor, bias_baseline
+from .base import BaseRecommender, BaseRegressor
+from .base._regression import _BIAS_DAMPING, bias_baseline
 
 __all__ = ["BiasRegressor", "PopularityRecommender"]
 

@@ -3,7 +3,8 @@
 import torch
 
 from ._docs import EMBEDDING_WEIGHT_DECAY_DOC, fill_doc
-from .base import TorchRecommender, TorchRegressor, _PenalisedNet, _Ratings
+from .base import TorchRecommender, TorchRegressor
+from .base._net import _PenalisedNet, _Ratings
 from .modules.mf import MatrixFactorization
 
 __all__ = ["MFRecommender", "MFRegressor"]

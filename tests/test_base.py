@@ -301,7 +301,7 @@ def test_shuffled_epoch_is_the_permuted_epoch(pairwise):
     # exactly the epoch laid out in order and permuted by randperm, draws included
     import scipy.sparse as sp
 
-    from sklrec.base import _Positives
+    from sklrec.base._net import _Positives
     from sklrec.sampling import sample_negatives
 
     rng = np.random.default_rng(0)

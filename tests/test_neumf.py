@@ -98,7 +98,7 @@ def test_auto_batch_and_lr_follow_the_size_of_an_epoch(grouped, monkeypatch, pre
     model = NeuMFRecommender(**params, early_stopping=False, random_state=0).fit(train)
     assert (model.net_.batch_size, model.net_.lr) == (4096, 0.01)
     # an epoch of at least _LARGE_EPOCH samples takes the larger batch at twice the rate
-    monkeypatch.setattr("sklrec.base._LARGE_EPOCH", 5 * len(train))
+    monkeypatch.setattr("sklrec.base._training._LARGE_EPOCH", 5 * len(train))
     model.fit(train)
     assert (model.net_.batch_size, model.net_.lr) == (8192, 0.02)
     assert model.net_.history[-1, "train_batch_count"] == 2
@@ -108,7 +108,7 @@ def test_auto_batch_and_lr_follow_the_size_of_an_epoch(grouped, monkeypatch, pre
     model.partial_fit(train)
     assert model.net_.optimizer_.param_groups[0]["lr"] == 0.02
     # an epoch one sample short of it keeps the smaller batch
-    monkeypatch.setattr("sklrec.base._LARGE_EPOCH", 5 * len(train) + 1)
+    monkeypatch.setattr("sklrec.base._training._LARGE_EPOCH", 5 * len(train) + 1)
     assert model.fit(train).net_.batch_size == 4096
 
 

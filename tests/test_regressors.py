@@ -11,7 +11,8 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate, train_t
 from skorch.callbacks import Callback
 
 from sklrec import AutoRecRegressor, BiasRegressor, DeepAutoEncoderRegressor, MFRegressor
-from sklrec.base import _MaskedMSELoss, _SparseRows, build_ratings
+from sklrec.base._net import _MaskedMSELoss, _SparseRows
+from sklrec.base._regression import build_ratings
 from sklrec.datasets import make_ratings
 
 from .test_common import REGRESSORS, _name, bad_module_sizes

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_validate
 
 from sklrec import MFRecommender, PopularityRecommender
-from sklrec.base import _Positives
+from sklrec.base._net import _Positives
 from sklrec.model_selection import LeaveLastOut
 from sklrec.preprocessing import recency_weights
 

@@ -1,0 +1,335 @@
+"""The scikit-learn face of every interaction-form estimator.
+
+* ``_InteractionEstimator``: validation of ``X``, raw-id maps ``users_`` / ``items_``.
+* :class:`BaseRecommender`: the training matrix ``interactions_``, ``sample_weight``,
+  ``predict`` / ``recommend`` / ``score``.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._interactions import (
+    IdMap,
+    as_id_column,
+    build_interactions,
+    check_target,
+    mask_seen,
+    show_ids,
+)
+from .._utils import check_int, keep_state_on_error
+from ..metrics import evaluate_ranking
+
+_HANDLE_UNKNOWN = ("warn", "ignore", "error")
+# Floats one scoring chunk may hold: users x items x per-pair width.
+_SCORE_BUDGET = 2**25
+
+
+class _InteractionEstimator(BaseEstimator):
+    """Validation of interaction-form input and the raw-id maps ``users_`` / ``items_``."""
+
+    # ensure_min_samples for fit: models that draw negatives need two rows
+    _min_samples = 1
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        return tags
+
+    # -- input ---------------------------------------------------------------
+    def _check_X(self, X, *, reset):
+        if sp.issparse(X):
+            raise TypeError(
+                "Sparse X (the matrix form, one row per user) is not supported yet; pass "
+                "interactions: one (user id, item id, ...) row per sample"
+            )
+        if isinstance(X, (list, tuple)) and len(X) and not hasattr(X[0], "__array__"):
+            # keep ints and strings of a list of tuples apart (np.asarray would
+            # turn a (1, "a") row into ("1", "a"))
+            rows = list(X)
+            arr = np.empty((len(rows), len(rows[0]) if np.ndim(rows[0]) else 1), dtype=object)
+            try:
+                arr[:] = rows
+            except ValueError as exc:
+                raise ValueError(f"X rows must all have the same length: {exc}") from None
+            X = arr
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=None,
+            ensure_all_finite=False,
+            # after fit, validate_data's own check on n_features_in_ is the clearer one
+            ensure_min_features=2 if reset else 1,
+            ensure_min_samples=self._min_samples if reset else 1,
+        )
+
+    def _check_params(self):
+        if self.handle_unknown not in _HANDLE_UNKNOWN:
+            raise ValueError(
+                f"handle_unknown must be one of {_HANDLE_UNKNOWN}; got {self.handle_unknown!r}"
+            )
+
+    # -- id maps ---------------------------------------------------------------
+    @property
+    def n_users_(self):
+        """Number of users seen in ``fit``."""
+        return len(self.users_)
+
+    @property
+    def n_items_(self):
+        """Number of items seen in ``fit``."""
+        return len(self.items_)
+
+    def _encode(self, values, kind):
+        ids = self.users_ if kind == "user" else self.items_
+        return IdMap(ids, kind).encode_known(
+            values, self.handle_unknown, estimator_name=type(self).__name__
+        )
+
+    def _known_ids(self, X):
+        """Return 0-based user and item indices of validated ``X``; unknown ids raise."""
+        name = type(self).__name__
+        users, _ = IdMap(self.users_, "user").encode_known(X[:, 0], "error", estimator_name=name)
+        items, _ = IdMap(self.items_, "item").encode_known(X[:, 1], "error", estimator_name=name)
+        return users - 1, items - 1
+
+    def _encode_X(self, X):
+        """Validate ``X`` and return 1-based user and item indices (0 = unknown)."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        users, known_users = self._encode(X[:, 0], "user")
+        items, known_items = self._encode(X[:, 1], "item")
+        return users, items, known_users & known_items
+
+
+class BaseRecommender(_InteractionEstimator):
+    """Shared machinery of every recommender on interaction-form input.
+
+    Subclasses implement ``_fit_model(user_index, item_index, epochs)`` (0-based
+    positive pairs) and the scoring protocol ``_score_pairs(users, items)`` and
+    ``_score_all(users)`` on 1-based index tensors (0 is an unknown id).
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags
+
+    def _positive_rows(self, X, y):
+        """Boolean mask of the rows that count as positive interactions."""
+        threshold = getattr(self, "positive_threshold", None)
+        if y is not None:
+            y = check_target(y, len(X))
+        if threshold is None:
+            return np.ones(len(X), dtype=bool)
+        if y is None:
+            raise ValueError(
+                f"positive_threshold={threshold!r} needs y (ratings or weights); y is None"
+            )
+        mask = y >= threshold
+        if not mask.any():
+            raise ValueError(
+                f"no row has y >= positive_threshold={threshold!r}: nothing to learn from"
+            )
+        return mask
+
+    @keep_state_on_error
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the model to interactions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Column 0 holds user ids, column 1 item ids (ints or strings);
+            further columns are context and are ignored.
+        y : array-like of shape (n_samples,), default=None
+            Ratings or weights. Without ``positive_threshold`` every row is a
+            positive interaction and ``y`` is only checked; with it, rows with
+            ``y >= positive_threshold`` are the positives.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each positive row. The torch models weigh
+            its term of the loss by it (the negatives sampled for it keep
+            weight 1), rescaled to a mean of 1 over the positives they train
+            on, so that ``lr`` and ``weight_decay`` keep their meaning;
+            ``PopularityRecommender`` sums the weights. A row of weight 0
+            still counts as seen (never drawn as its user's negative, excluded
+            by ``recommend``) but teaches nothing.
+            :func:`sklrec.preprocessing.recency_weights` weights each user's
+            recent interactions up.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, epochs=None, sample_weight=sample_weight)
+
+    def _fit(self, X, y, epochs, sample_weight=None):
+        self._check_params()
+        X = self._check_X(X, reset=True)
+        positive = self._positive_rows(X, y)
+        weights = self._positive_weights(sample_weight, X, positive)
+        users = as_id_column(X[:, 0], "user")
+        items = as_id_column(X[:, 1], "item")
+        self.users_, user_index = np.unique(users, return_inverse=True)
+        self.items_, item_index = np.unique(items, return_inverse=True)
+        self.interactions_ = build_interactions(
+            user_index[positive], item_index[positive], len(self.users_), len(self.items_)
+        )
+        self._fit_model(user_index[positive], item_index[positive], epochs, weights)
+        return self
+
+    @staticmethod
+    def _positive_weights(sample_weight, X, positive):
+        """Return the checked ``sample_weight`` of the positive rows (``None`` if not given).
+
+        A scalar weighs every row the same, as in scikit-learn.
+        """
+        if sample_weight is None:
+            return None
+        try:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"sample_weight must hold numbers; got {type(sample_weight).__name__}"
+            ) from None
+        if weights.ndim == 0:
+            weights = np.full(len(X), float(weights))
+        if weights.shape != (len(X),):
+            raise ValueError(
+                f"sample_weight has shape {weights.shape}; expected ({len(X)},), one weight "
+                "per row of X"
+            )
+        if not np.isfinite(weights).all():
+            raise ValueError("sample_weight contains NaN or infinite values")
+        negative = np.flatnonzero(weights < 0)
+        if len(negative):
+            raise ValueError(
+                f"sample_weight must be non-negative; rows {show_ids(negative)} are negative"
+            )
+        weights = weights[positive]
+        if not weights.sum() > 0:
+            raise ValueError("sample_weight is zero on every positive row: nothing to learn from")
+        return weights
+
+    def _fit_model(self, user_index, item_index, epochs, weights=None):
+        """Learn from 0-based positive pairs (``epochs=None``: the full schedule).
+
+        ``weights`` are the pairs' ``sample_weight``, or ``None``.
+        """
+        raise NotImplementedError
+
+    # -- scoring protocol ---------------------------------------------------------
+    @property
+    def _device(self):
+        return torch.device("cpu")
+
+    def _pair_width(self):
+        return 1
+
+    def _score_pairs(self, users, items):
+        """Scores of broadcastable 1-based index tensors ``users`` and ``items``."""
+        raise NotImplementedError
+
+    def _score_all(self, users):
+        """Scores of ``users`` (1-based, shape (B,)) against every item: (B, n_items_)."""
+        raise NotImplementedError
+
+    def _user_chunks(self, n):
+        """Slices of at most as many users as a scoring chunk can hold."""
+        step = max(1, _SCORE_BUDGET // max(1, self.n_items_ * self._pair_width()))
+        return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+    # -- public API -------------------------------------------------------------
+    def predict(self, X):
+        """Relevance score of each (user, item) row of ``X``; higher is better.
+
+        Rows with a user or item unseen in ``fit`` get ``-inf`` (the lowest
+        score) and a warning, or a ``ValueError`` if
+        ``handle_unknown="error"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Interactions in the form given to ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        users, items, known = self._encode_X(X)
+        scores = np.full(len(users), -np.inf)
+        if known.any():
+            u = torch.as_tensor(users[known], device=self._device)
+            i = torch.as_tensor(items[known], device=self._device)
+            step = 1 << 18
+            parts = [
+                self._score_pairs(u[s : s + step], i[s : s + step]) for s in range(0, len(u), step)
+            ]
+            scores[known] = torch.cat(parts).double().cpu().numpy()
+        return scores
+
+    def recommend(self, users, k=10, exclude_seen=True):
+        """Return the top ``k`` items for each user, best first.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users,)
+            Raw user ids. Users unseen in ``fit`` are served from an empty
+            history (with a warning), unless ``handle_unknown="error"``.
+        k : int, default=10
+            Items per user; at most the size of the catalogue.
+        exclude_seen : bool, default=True
+            Leave out the items each user interacted with in ``fit``.
+
+        Returns
+        -------
+        items : ndarray of shape (n_users, k)
+            Raw item ids.
+        """
+        check_is_fitted(self)
+        users = np.asarray(users)
+        if users.ndim != 1:
+            raise ValueError(f"users must be a 1-d array of ids; got shape {users.shape}")
+        k = check_int(k, "k")
+        if k > self.n_items_:
+            raise ValueError(f"k={k} is larger than the catalogue of {self.n_items_} items")
+        index, known = self._encode(users, "user")
+        if exclude_seen and known.any():
+            seen = np.diff(self.interactions_.indptr)[index[known] - 1]
+            short = seen > self.n_items_ - k
+            if short.any():
+                raise ValueError(
+                    f"k={k} is more than the unseen items of user(s) "
+                    f"{show_ids(users[known][short])} (the catalogue has {self.n_items_} "
+                    "items); lower k or pass exclude_seen=False"
+                )
+        top = np.empty((len(users), k), dtype=np.int64)
+        index_t = torch.as_tensor(index, device=self._device)
+        with torch.inference_mode():
+            for chunk in self._user_chunks(len(users)):
+                scores = self._score_all(index_t[chunk])
+                if exclude_seen:
+                    mask_seen(scores, self.interactions_, index[chunk])
+                top[chunk] = torch.topk(scores, k, dim=1).indices.cpu().numpy()
+        return self.items_[top]
+
+    def score(self, X, y=None):
+        """NDCG@10 over the full catalogue, items seen in ``fit`` excluded.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Held-out interactions: each row is a relevant (user, item) pair.
+        y : array-like of shape (n_samples,), default=None
+            With ``positive_threshold``, only rows with ``y >= threshold``
+            count as relevant.
+
+        Returns
+        -------
+        score : float
+        """
+        return evaluate_ranking(self, X, y, metrics=("ndcg",), k=10)["ndcg"]
