@@ -96,6 +96,35 @@ def check_target(y, n_samples, *, name="y"):
     return y
 
 
+def check_sample_weight(sample_weight, n_samples):
+    """Return ``sample_weight`` as ``n_samples`` finite non-negative floats.
+
+    A scalar weighs every row the same, as in scikit-learn. The errors name
+    the problem (and the negative rows).
+    """
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"sample_weight must hold numbers; got {type(sample_weight).__name__}"
+        ) from None
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}; expected ({n_samples},), one weight "
+            "per row of X"
+        )
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight contains NaN or infinite values")
+    negative = np.flatnonzero(weights < 0)
+    if len(negative):
+        raise ValueError(
+            f"sample_weight must be non-negative; rows {show_ids(negative)} are negative"
+        )
+    return weights
+
+
 class IdMap:
     """Map raw ids to indices ``1..n`` (0 stands for an unknown id).
 

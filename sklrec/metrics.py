@@ -240,11 +240,19 @@ def auc_score(y_true, y_score):
 
 # -- metrics of a fitted recommender ---------------------------------------------------
 def _unwrap(estimator, X):
-    """Return a Pipeline's final recommender and ``X`` through its other steps."""
-    while hasattr(estimator, "steps"):
-        X = estimator[:-1].transform(X) if len(estimator.steps) > 1 else X
-        estimator = estimator[-1]
-    return estimator, X
+    """Return the recommender inside Pipelines and wrappers, and ``X`` through the steps.
+
+    A wrapper (such as :class:`sklrec.compose.RecencyWeighted`) names its
+    fitted recommender with ``_ranking_estimator()``.
+    """
+    while True:
+        if hasattr(estimator, "steps"):
+            X = estimator[:-1].transform(X) if len(estimator.steps) > 1 else X
+            estimator = estimator[-1]
+        elif hasattr(estimator, "_ranking_estimator"):
+            estimator = estimator._ranking_estimator()
+        else:
+            return estimator, X
 
 
 def evaluate_ranking(

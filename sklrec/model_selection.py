@@ -47,7 +47,12 @@ def _order_key(X, time_column):
 
 
 def _n_rows(X):
-    return X.shape[0] if hasattr(X, "shape") else len(X)
+    if hasattr(X, "shape"):
+        return X.shape[0]
+    try:
+        return len(X)
+    except TypeError:  # an array-like known only by __array__
+        return len(np.asarray(X))
 
 
 def _user_codes(X):

@@ -19,8 +19,9 @@ def recency_weights(X, time_column=None, *, strength=2.0):
 
     Where the test item is a user's next interaction (leave-last-out), the
     recent past predicts it better: with ``strength=2`` NeuMF-8's HR@10 on the
-    NCF paper's ML-1M split rose from 0.680 to 0.706 (see the
-    benchmarks page). Compute the weights on the training rows only.
+    NCF paper's ML-1M split rose from 0.680 to 0.707 (see the
+    benchmarks page). Compute the weights on the training rows only;
+    :class:`sklrec.compose.RecencyWeighted` does so inside ``fit``.
 
     Parameters
     ----------

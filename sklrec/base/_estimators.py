@@ -15,6 +15,7 @@ from .._interactions import (
     IdMap,
     as_id_column,
     build_interactions,
+    check_sample_weight,
     check_target,
     mask_seen,
     show_ids,
@@ -190,26 +191,7 @@ class BaseRecommender(_InteractionEstimator):
         """
         if sample_weight is None:
             return None
-        try:
-            weights = np.asarray(sample_weight, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"sample_weight must hold numbers; got {type(sample_weight).__name__}"
-            ) from None
-        if weights.ndim == 0:
-            weights = np.full(len(X), float(weights))
-        if weights.shape != (len(X),):
-            raise ValueError(
-                f"sample_weight has shape {weights.shape}; expected ({len(X)},), one weight "
-                "per row of X"
-            )
-        if not np.isfinite(weights).all():
-            raise ValueError("sample_weight contains NaN or infinite values")
-        negative = np.flatnonzero(weights < 0)
-        if len(negative):
-            raise ValueError(
-                f"sample_weight must be non-negative; rows {show_ids(negative)} are negative"
-            )
+        weights = check_sample_weight(sample_weight, len(X))
         weights = weights[positive]
         if not weights.sum() > 0:
             raise ValueError("sample_weight is zero on every positive row: nothing to learn from")
