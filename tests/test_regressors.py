@@ -15,6 +15,7 @@ from sklrec.base._net import _MaskedMSELoss, _SparseRows
 from sklrec.base._regression import build_ratings
 from sklrec.datasets import make_ratings
 
+from .test_base import _NoSyncInBatches
 from .test_common import REGRESSORS, _name, bad_module_sizes
 
 TORCH_REGRESSORS = REGRESSORS[:4]
@@ -105,11 +106,14 @@ def test_sparse_rows_densify_per_batch_with_nan_where_unobserved():
     users = np.array([0, 0, 1, 2, 2, 2])
     items = np.array([1, 3, 0, 0, 2, 3])
     matrix = build_ratings(users, items, np.array([5.0, 3, 4, 1, 2, 0]), 3, 4)
-    rows = _SparseRows(matrix, np.arange(3), "cpu")
-    x, target = rows.batch({"rows": torch.tensor([2, 0])}, None)
+    rows = _SparseRows(matrix, np.array([2, 0]), "cpu")
+    x, target = rows.batch(*rows.epoch(torch.Generator(), shuffle=False))
     np.testing.assert_array_equal(x["inputs"].numpy(), [[1, 0, 2, 0], [0, 5, 0, 3]])
     expected = np.array([[1, np.nan, 2, 0], [np.nan, 5, np.nan, 3]])
     np.testing.assert_array_equal(target.numpy(), expected)  # a rating of 0 is observed
+    # a shuffled epoch carries its row order to the host too, for the batches' sizes
+    x, _ = _SparseRows(matrix, np.arange(3), "cpu").epoch(torch.Generator(), shuffle=True)
+    np.testing.assert_array_equal(x["rows_on_host"], x["rows"])
 
 
 def test_duplicate_pairs_count_with_their_mean():
@@ -481,6 +485,21 @@ def test_grid_search_and_optuna_search(small):
         random_state=0,
     ).fit(X, y)
     assert len(search.trials_) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_cuda_training_never_syncs_within_a_batch(est, small):
+    X, y = small
+    refeed = {"refeed": True} if "refeed" in est.get_params() else {}
+    model = clone(est).set_params(
+        device="cuda", max_epochs=3, callbacks=[("no_sync", _NoSyncInBatches())], **refeed
+    )
+    try:
+        model.fit(X, y)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert len(model.net_.history) == 3
 
 
 @pytest.mark.gpu

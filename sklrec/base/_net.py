@@ -7,6 +7,7 @@
   ``_SparseRows``: the training sets, each drawing a whole epoch on the device.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from skorch import NeuralNet
@@ -234,7 +235,9 @@ class _SparseRows:
 
     A batch of row indices becomes ``({"inputs": dense}, target)``: the input
     has 0 where nothing was observed, the target NaN, so that the loss counts
-    observed entries only.
+    observed entries only. The epoch's row order is copied to the host once
+    (one sync an epoch), so that each batch's number of observed entries is
+    known there and densifying it never waits on the device.
     """
 
     def __init__(self, matrix, rows, device):
@@ -243,20 +246,26 @@ class _SparseRows:
         self.data = torch.as_tensor(matrix.data, dtype=torch.float32, device=device)
         self.rows = torch.as_tensor(rows, dtype=torch.int64, device=device)
         self.n_cols = matrix.shape[1]
+        self.row_nnz = torch.as_tensor(np.diff(matrix.indptr), dtype=torch.int64)  # host
 
     def __len__(self):
         return len(self.rows)
 
     def epoch(self, generator, shuffle=False):
-        return _permuted({"rows": self.rows}, self.rows, generator, shuffle)
+        x, y = _permuted({"rows": self.rows}, self.rows, generator, shuffle)
+        x["rows_on_host"] = x["rows"].cpu()
+        return x, y
 
     def batch(self, x, y):
         rows = x["rows"]
+        n_entries = int(self.row_nnz[x["rows_on_host"]].sum())  # on the host: no sync
         start = self.indptr[rows]
         count = self.indptr[rows + 1] - start
-        which = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), count)
+        which = torch.repeat_interleave(
+            torch.arange(len(rows), device=rows.device), count, output_size=n_entries
+        )
         first = torch.cumsum(count, 0) - count
-        pos = start[which] + torch.arange(len(which), device=rows.device) - first[which]
+        pos = start[which] + torch.arange(n_entries, device=rows.device) - first[which]
         cols, values = self.indices[pos], self.data[pos]
         inputs = torch.zeros(len(rows), self.n_cols, device=rows.device)
         inputs[which, cols] = values
