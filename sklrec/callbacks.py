@@ -16,7 +16,9 @@ The estimators' own ``early_stopping`` uses the same mechanism.
 import numpy as np
 from skorch.callbacks import Callback
 
-from .metrics import _check_metrics, evaluate_encoded, evaluate_ranking
+from .metrics import evaluate_ranking
+from .metrics._evaluate import evaluate_encoded
+from .metrics._ranks import _check_metrics
 
 __all__ = ["RankingScoring"]
 
