@@ -133,8 +133,8 @@ def main(argv=None):
         help="choose the recency strength by an inner leave-last-out search on X_train",
     )
     args = parser.parse_args(argv)
-    if args.search_strength and args.recency_weights is not None:
-        parser.error("--search-strength and --recency-weights exclude each other")
+    if args.search_strength and (args.recency_weights is not None or args.trace):
+        parser.error("--search-strength excludes --recency-weights and --trace")
     if args.threads:
         torch.set_num_threads(args.threads)
 
