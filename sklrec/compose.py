@@ -81,18 +81,16 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         return copy.deepcopy(get_tags(self.estimator))
 
-    def _weights(self, X, sample_weight, fitted=None):
+    def _weights(self, X, sample_weight, estimator, fitted):
         """Recency weights of the rows of ``X``, times ``sample_weight`` if given.
 
-        ``X`` is checked first as ``fitted`` (or a fresh clone of
-        ``estimator``) checks it, with the same messages.
+        ``X`` is checked first as ``estimator`` (the clone about to be
+        trained) checks it, with the same messages.
         """
         check_real(self.strength, "strength", 0, low_closed=True)
-        check_X = getattr(
-            fitted if fitted is not None else clone(self.estimator), "_check_X", None
-        )
+        check_X = getattr(estimator, "_check_X", None)
         if check_X is not None:  # an sklrec estimator
-            check_X(X, reset=fitted is None)
+            check_X(X, reset=not fitted)
         weights = recency_weights(X, self.time_column, strength=self.strength)
         if sample_weight is None:
             return weights
@@ -116,8 +114,9 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
             The fitted wrapper. If ``fit`` raises, a previously fitted
             ``estimator_`` is left as it was.
         """
-        weights = self._weights(X, sample_weight)
-        self.estimator_ = clone(self.estimator).fit(X, y, sample_weight=weights)
+        estimator = clone(self.estimator)
+        weights = self._weights(X, sample_weight, estimator, fitted=False)
+        self.estimator_ = estimator.fit(X, y, sample_weight=weights)
         return self
 
     @available_if(_estimator_has("partial_fit"))
@@ -130,9 +129,9 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
         -------
         self : object
         """
-        fitted = getattr(self, "estimator_", None)
-        weights = self._weights(X, sample_weight, fitted)
-        estimator = fitted if fitted is not None else clone(self.estimator)
+        fitted = hasattr(self, "estimator_")
+        estimator = self.estimator_ if fitted else clone(self.estimator)
+        weights = self._weights(X, sample_weight, estimator, fitted)
         self.estimator_ = estimator.partial_fit(X, y, sample_weight=weights)
         return self
 
