@@ -298,6 +298,102 @@ def test_optuna_search(interactions):
     assert 0.0 <= search.best_score_ <= 1.0
 
 
+def test_optuna_search_prunes_through_partial_fit(interactions):
+    # enable_pruning makes OptunaSearchCV train each fold by max_iter calls to
+    # partial_fit (one epoch each, see test_base), reporting the score after each call
+    optuna = pytest.importorskip("optuna")
+    integration = pytest.importorskip("optuna_integration")
+
+    from sklrec.metrics import make_ranking_scorer
+    from sklrec.model_selection import LeaveLastOut
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    X, _ = interactions
+    search = integration.OptunaSearchCV(
+        MFRecommender(embedding_dim=4, random_state=0),
+        {"lr": optuna.distributions.FloatDistribution(1e-3, 5e-2, log=True)},
+        cv=LeaveLastOut(time_column=2),
+        scoring=make_ranking_scorer("hit_rate", n_negatives=9),
+        enable_pruning=True,
+        max_iter=3,
+        n_trials=2,
+        random_state=0,
+    ).fit(X)
+    assert [sorted(t.intermediate_values) for t in search.trials_] == [[0, 1, 2]] * 2
+    assert all(0.0 <= v <= 1.0 for t in search.trials_ for v in t.intermediate_values.values())
+
+    # a pruner that stops everything below an unreachable score prunes after epoch 1
+    pruned = integration.OptunaSearchCV(
+        MFRecommender(embedding_dim=4, random_state=0),
+        {"lr": optuna.distributions.FloatDistribution(1e-3, 5e-2, log=True)},
+        cv=LeaveLastOut(time_column=2),
+        scoring=make_ranking_scorer("hit_rate", n_negatives=9),
+        enable_pruning=True,
+        max_iter=3,
+        n_trials=2,
+        refit=False,
+        study=optuna.create_study(
+            direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=2.0)
+        ),
+        random_state=0,
+    ).fit(X)
+    assert all(t.state == optuna.trial.TrialState.PRUNED for t in pruned.trials_)
+    assert [sorted(t.intermediate_values) for t in pruned.trials_] == [[0]] * 2
+
+
+def test_cross_validate_in_worker_processes(interactions):
+    # n_jobs sends a pickled clone to each of joblib's worker processes (DESIGN.md's
+    # scale-out path): the folds must come back as the same models as in one process
+    from sklearn.model_selection import KFold, cross_validate
+
+    from sklrec.metrics import make_ranking_scorer
+
+    X, _ = interactions
+    model = NeuMFRecommender(embedding_dim=4, hidden_dims=(8, 4), **SMALL)
+    kwargs = dict(
+        cv=KFold(3, shuffle=True, random_state=0),
+        scoring=make_ranking_scorer("ndcg", n_negatives=9),
+        return_estimator=True,
+    )
+    serial = cross_validate(model, X, **kwargs)
+    parallel = cross_validate(model, X, n_jobs=2, **kwargs)
+    np.testing.assert_array_equal(parallel["test_score"], serial["test_score"])
+    for one, other in zip(serial["estimator"], parallel["estimator"], strict=True):
+        np.testing.assert_array_equal(other.predict(X), one.predict(X))
+
+
+def test_sample_weight_routed_through_cross_validate(interactions):
+    # with metadata routing on, cross_validate slices sample_weight per split and the
+    # recommender trains on the training share: the same as fitting each split by hand
+    import sklearn
+    from sklearn.model_selection import cross_validate
+
+    from sklrec.metrics import make_ranking_scorer
+    from sklrec.model_selection import LeaveLastOut
+    from sklrec.preprocessing import recency_weights
+
+    X, _ = interactions
+    weights = recency_weights(X, time_column=2, strength=4.0)
+    cv = LeaveLastOut(time_column=2)
+    scorer = make_ranking_scorer("ndcg", n_negatives=9)
+    model = MFRecommender(embedding_dim=4, **SMALL)
+    by_hand = [
+        scorer(clone(model).fit(X[train], sample_weight=weights[train]), X[test])
+        for train, test in cv.split(X)
+    ]
+    unweighted = [scorer(clone(model).fit(X[train]), X[test]) for train, test in cv.split(X)]
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = cross_validate(
+            clone(model).set_fit_request(sample_weight=True),
+            X,
+            cv=cv,
+            scoring=scorer,
+            params={"sample_weight": weights},
+        )["test_score"]
+    np.testing.assert_array_equal(routed, by_hand)
+    assert not np.array_equal(by_hand, unweighted)  # the weights reached the loss
+
+
 def test_optuna_pruning_through_callbacks(grouped):
     optuna = pytest.importorskip("optuna")
     integration = pytest.importorskip("optuna_integration")
