@@ -20,6 +20,8 @@ __all__ = [
     "build_interactions",
     "check_target",
     "mask_seen",
+    "numpy_columns",
+    "plain_column",
     "show_ids",
 ]
 
@@ -76,6 +78,46 @@ def as_id_column(values, name):
     elif values.dtype.kind not in "iubUS":
         raise ValueError(f"{name} ids must be numbers or strings; got dtype {values.dtype}")
     return values
+
+
+def _has_plain_dtype(column):
+    # NumPy dtypes other than times, and pandas' string dtypes: check_array reads them
+    if isinstance(column.dtype, np.dtype):
+        return column.dtype.kind not in "mM"
+    return column.dtype.name in ("str", "string")
+
+
+def plain_column(column):
+    """Return a pandas column as a NumPy array of a plain dtype.
+
+    pandas' extension dtypes become their NumPy counterparts: nullable integers
+    and floats become ``int64`` or ``float64`` (missing values as NaN, which the
+    id checks then name), categories their categories' values, and zoned
+    timestamps UTC ``datetime64``.
+    """
+    if getattr(column.dtype, "tz", None) is not None:
+        column = column.dt.tz_convert(None)
+    return column.to_numpy()
+
+
+def numpy_columns(X):
+    """Return DataFrame ``X`` with its columns made ones that ``check_array`` can hold.
+
+    scikit-learn's ``check_array`` casts a frame holding a nullable column to
+    float as a whole, which fails with a message about casting for string or
+    category ids beside it, and it finds no common dtype for times beside
+    numeric ids. So extension-dtype columns are made plain (see above), and
+    time columns become their integer ticks (order kept). Other inputs, and
+    frames with neither, are returned as they are; the column names are kept.
+    """
+    if not hasattr(X, "iloc") or all(_has_plain_dtype(X.iloc[:, j]) for j in range(X.shape[1])):
+        return X
+    X = X.copy(deep=False)
+    for j in range(X.shape[1]):
+        if not _has_plain_dtype(X.iloc[:, j]):
+            values = plain_column(X.iloc[:, j])
+            X.isetitem(j, values.view(np.int64) if values.dtype.kind in "mM" else values)
+    return X
 
 
 def check_target(y, n_samples, *, name="y"):

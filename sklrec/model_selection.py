@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._interactions import as_id_column
+from ._interactions import as_id_column, plain_column, show_ids
 from ._utils import check_int, check_real
 
 __all__ = ["LeaveLastOut", "TemporalSplit", "UserHoldout"]
@@ -22,8 +22,8 @@ def _column(X, column, what):
     """One column of ``X`` (by position, or by name for a DataFrame)."""
     if hasattr(X, "iloc"):
         if isinstance(column, numbers.Integral):
-            return X.iloc[:, column].to_numpy()
-        return X[column].to_numpy()
+            return plain_column(X.iloc[:, column])
+        return plain_column(X[column])
     if not isinstance(column, numbers.Integral):
         raise ValueError(f"{what}={column!r} names a column, but X is not a DataFrame")
     arr = np.asarray(X, dtype=object) if isinstance(X, list) else np.asarray(X)
@@ -37,6 +37,15 @@ def _order_key(X, time_column):
     if time_column is None:
         return np.arange(_n_rows(X))
     values = _column(X, time_column, "time_column")
+    if values.dtype.kind in "mM":
+        if np.isnat(values).any():
+            raise ValueError(
+                f"the time column contains NaT (missing times) in rows "
+                f"{show_ids(np.flatnonzero(np.isnat(values)))}"
+            )
+        return values.view(np.int64)
+    if values.dtype.kind in "iu":
+        return values  # exact, where float64 would round large ticks
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):

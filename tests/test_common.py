@@ -217,6 +217,32 @@ def test_string_ids_dataframe_and_context_columns(estimator):
     assert np.isfinite(est.predict(frame.iloc[:5])).all()
 
 
+def test_pandas_extension_dtypes_and_times(estimator):
+    # categories, nullable integers and zoned timestamps (as read from parquet or
+    # after convert_dtypes) train the same model as plain columns of the same values
+    pd = pytest.importorskip("pandas")
+    X, _ = sklrec.datasets.make_interactions(n_users=30, n_items=20, n_groups=2, random_state=0)
+    plain = pd.DataFrame({"user": [f"u{u}" for u in X[:, 0]], "item": X[:, 1], "ts": X[:, 2]})
+    typed = pd.DataFrame(
+        {
+            "user": pd.Categorical(plain["user"]),
+            "item": pd.array(X[:, 1], dtype="Int64"),
+            "ts": pd.to_datetime(X[:, 2], unit="s").tz_localize("UTC"),
+        }
+    )
+    expected = clone(estimator).fit(plain).predict(plain)
+    est = estimator.fit(typed)
+    assert est.items_.dtype.kind == "i" and list(est.feature_names_in_) == ["user", "item", "ts"]
+    np.testing.assert_array_equal(est.predict(typed), expected)
+    naive = typed.assign(ts=typed["ts"].dt.tz_convert(None))
+    np.testing.assert_array_equal(est.predict(naive), expected)
+
+    missing = typed.assign(item=typed["item"].where(np.arange(len(typed)) != 3, pd.NA))
+    with pytest.raises(ValueError, match=r"item ids contain NaN .*rows \[3\]"):
+        est.fit(missing)
+    np.testing.assert_array_equal(est.predict(typed), expected)  # left as it was
+
+
 def test_list_of_tuples_keeps_ids_apart():
     X = [(1, "a", 0), (1, "b", 1), (2, "a", 2), (3, "c", 3)]
     est = PopularityRecommender().fit(X)

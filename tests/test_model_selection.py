@@ -29,6 +29,26 @@ def test_leave_last_out_ties_follow_row_order_and_dataframes():
     assert test.tolist() == [1, 3]
 
 
+def test_time_columns_of_datetime_dtypes_split_as_their_ticks():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    seconds = rng.permutation(10**9 + np.arange(40) * 3600)
+    users = np.repeat(np.arange(8), 5)
+    frame = pd.DataFrame({"user": users, "item": np.arange(40), "ts": seconds})
+    stamps = pd.to_datetime(seconds, unit="s")
+    for times in (stamps, stamps.tz_localize("Europe/Paris"), pd.array(seconds, dtype="Int64")):
+        timed = frame.assign(ts=times)
+        for cv in (LeaveLastOut(n_test=2, time_column="ts"), TemporalSplit(time_column=2)):
+            pairs = zip(cv.split(frame), cv.split(timed), strict=True)
+            for (train, test), (train_t, test_t) in pairs:
+                np.testing.assert_array_equal(train_t, train)
+                np.testing.assert_array_equal(test_t, test)
+
+    missing = frame.assign(ts=stamps.where(np.arange(40) != 7, pd.NaT))
+    with pytest.raises(ValueError, match=r"NaT \(missing times\) in rows \[7\]"):
+        next(LeaveLastOut(time_column="ts").split(missing))
+
+
 def test_user_holdout_per_user_fraction_and_seed():
     rng = np.random.default_rng(0)
     users = np.repeat(np.arange(20), rng.integers(1, 12, size=20))

@@ -18,6 +18,7 @@ from .._interactions import (
     check_sample_weight,
     check_target,
     mask_seen,
+    numpy_columns,
     show_ids,
 )
 from .._utils import check_int, keep_state_on_error
@@ -58,7 +59,7 @@ class _InteractionEstimator(BaseEstimator):
             X = arr
         return validate_data(
             self,
-            X,
+            numpy_columns(X),
             reset=reset,
             dtype=None,
             ensure_all_finite=False,
