@@ -36,6 +36,13 @@ def show_ids(ids):
     return f"[{head}]{more}"
 
 
+def _is_missing(value):
+    # None, a float NaN, or pandas' NA / NaT (known by name: pandas is optional)
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, float) and value != value
+
+
 def as_id_column(values, name):
     """Return a 1-d array of ids with a native, sortable dtype.
 
@@ -64,6 +71,13 @@ def as_id_column(values, name):
         elif all(issubclass(k, bytes) for k in kinds):
             values = values.astype(bytes)
         else:
+            # only here can a missing value hide (all numbers: NaN is caught below)
+            missing = np.fromiter(map(_is_missing, values), bool, count=len(values))
+            if missing.any():
+                raise ValueError(
+                    f"{name} ids contain missing values (None, NaN or NA; rows "
+                    f"{show_ids(np.flatnonzero(missing))})"
+                )
             shown = sorted(k.__name__ for k in kinds)
             raise ValueError(
                 f"{name} ids must all be of one kind (all numbers or all strings); "

@@ -24,6 +24,10 @@ def _bad_fits(X):
         "infinite y": ((X, np.r_[np.inf, y[1:]]), "infinity"),
         "NaN user id": ((np.r_[[[np.nan, 1, 0]], X.astype(float)],), "NaN or infinite"),
         "mixed id kinds": ((np.array([[1, "a", 0], ["b", "a", 1]], dtype=object),), "one kind"),
+        "missing string id": (
+            (np.array([["a", "x", 0], [None, "y", 1], ["b", np.nan, 2]], dtype=object),),
+            r"user ids contain missing values \(None, NaN or NA; rows \[1\]\)",
+        ),
     }
 
 
