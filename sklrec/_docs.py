@@ -14,7 +14,8 @@ _FIRST_PARAMS = """lr : {lr_type}, default={lr}
         ``"cosine"`` anneals the learning rate from ``lr`` to 0 over the
         ``max_epochs`` of a ``fit`` (stepped every batch), which keeps the
         large-batch training here from drifting once it has converged.
-        ``partial_fit`` always trains at ``lr``."""
+        ``partial_fit`` always trains at ``lr``. To schedule the rate with a
+        skorch ``LRScheduler`` in ``callbacks``, set ``"constant"``."""
 
 _EARLY_STOPPING_PARAMS = """
     early_stopping : "auto" or bool, default="auto"

@@ -75,9 +75,7 @@ def check_callbacks(callbacks):
             f"callbacks must be None or a list of skorch callbacks; got {callbacks!r}"
         )
     for entry in callbacks:
-        callback = entry
-        if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
-            callback = entry[1]
+        callback = _unwrap_callback(entry)
         if not (
             isinstance(callback, Callback)
             or (isinstance(callback, type) and issubclass(callback, Callback))
@@ -86,6 +84,18 @@ def check_callbacks(callbacks):
                 "callbacks must hold skorch Callback instances or classes, or (name, callback) "
                 f"pairs; got {entry!r}"
             )
+
+
+def _unwrap_callback(entry):
+    # skorch takes a callback alone or as a (name, callback) pair
+    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
+        return entry[1]
+    return entry
+
+
+def callback_objects(callbacks):
+    """Return the callbacks of a checked list, unwrapped from ``(name, callback)`` pairs."""
+    return [_unwrap_callback(entry) for entry in callbacks or ()]
 
 
 def check_real(value, name, low, high=np.inf, *, low_closed=False, high_closed=False, auto=False):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 
 from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.callbacks import RankingScoring
@@ -113,12 +113,25 @@ def test_recommend_arguments(est, interactions):
         ({"callbacks": "print_log"}, "callbacks must be None or a list"),
         ({"callbacks": [print]}, "callbacks must hold skorch Callback"),
         ({"callbacks": [("log", 3)]}, r"\(name, callback\) pairs; got \('log', 3\)"),
+        ({"callbacks": [LRScheduler("StepLR", step_size=1)]}, "lr_schedule='constant'"),
+        ({"callbacks": [("lr", LRScheduler)]}, "LRScheduler, and lr_schedule='cosine'"),
     ],
 )
 def test_bad_parameters(est, params, match, interactions):
     X, _ = interactions
     with pytest.raises(ValueError, match=match):
         clone(est).set_params(**params).fit(X)
+
+
+def test_a_users_lr_scheduler_alone_sets_the_rate(interactions):
+    X, _ = interactions
+    halving = LRScheduler("StepLR", step_size=1, gamma=0.5)
+    model = clone(ESTIMATORS[3]).set_params(
+        lr=0.01, lr_schedule="constant", callbacks=[("halving", halving)]
+    )
+    model.fit(X)  # ESTIMATORS[3] trains 3 epochs
+    assert model.net_.history[:, "event_lr"] == [0.01, 0.005, 0.0025]
+    assert model.net_.optimizer_.param_groups[0]["lr"] == 0.00125
 
 
 @pytest.mark.parametrize("est, name, value", bad_module_sizes(TORCH_ESTIMATORS))

@@ -14,6 +14,7 @@ from skorch.callbacks import EarlyStopping, LRScheduler
 
 from .._interactions import build_interactions, show_ids
 from .._utils import (
+    callback_objects,
     check_callbacks,
     check_device,
     check_int,
@@ -107,6 +108,14 @@ class _TorchTraining:
             raise ValueError(f"pretrain must be True or False; got {self.pretrain!r}")
         check_int(self.max_epochs, "max_epochs", minimum=0)
         check_callbacks(self.callbacks)
+        if self.lr_schedule == "cosine" and any(
+            isinstance(c, LRScheduler) or (isinstance(c, type) and issubclass(c, LRScheduler))
+            for c in callback_objects(self.callbacks)
+        ):
+            raise ValueError(
+                "callbacks hold a skorch LRScheduler, and lr_schedule='cosine' would set the "
+                "learning rate too; pass lr_schedule='constant' to let yours alone set it"
+            )
         auto = self._auto_batch_sizes is not None
         check_int(self.batch_size, "batch_size", auto=auto)
         if self.lr_schedule not in _LR_SCHEDULES:
