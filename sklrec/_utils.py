@@ -141,8 +141,16 @@ def check_device(device):
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ValueError(f"unknown device {device!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for, but CUDA is not available")
+    if dev.type == "meta":
+        raise ValueError(f"device={device!r} holds no data, so nothing can train on it")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was asked for, but CUDA is not available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was asked for, but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} was asked for, but MPS is not available")
     return dev

@@ -150,6 +150,19 @@ def test_cuda_without_cuda_is_a_clear_error(interactions):
         MFRecommender(device="cuda").fit(interactions[0])
 
 
+def test_devices_that_cannot_train_are_named(monkeypatch):
+    from sklrec._utils import check_device
+
+    with pytest.raises(ValueError, match="'meta' holds no data"):
+        check_device("meta")
+    # a machine with one GPU, as torch would report it
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert check_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ValueError, match=r"'cuda:3' was asked for, but this machine has 1 CUDA"):
+        check_device("cuda:3")
+
+
 def test_positive_threshold(interactions):
     X, _ = interactions
     y = np.where(np.arange(len(X)) % 3 == 0, 1.0, 5.0)
