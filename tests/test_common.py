@@ -300,7 +300,8 @@ def test_grid_search_with_ranking_scorer(interactions):
     assert search.best_estimator_.recommend([X[0, 0]], k=2).shape == (1, 2)
 
 
-def test_optuna_search(interactions):
+def _optuna_search(estimator, distributions, **kwargs):
+    """A quiet, seeded ``OptunaSearchCV`` on leave-last-out HR@10 (9 sampled negatives)."""
     optuna = pytest.importorskip("optuna")
     integration = pytest.importorskip("optuna_integration")
 
@@ -308,17 +309,26 @@ def test_optuna_search(interactions):
     from sklrec.model_selection import LeaveLastOut
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return integration.OptunaSearchCV(
+        estimator,
+        distributions,
+        cv=LeaveLastOut(time_column=2),
+        scoring=make_ranking_scorer("hit_rate", n_negatives=9),
+        random_state=0,
+        **kwargs,
+    )
+
+
+def test_optuna_search(interactions):
+    optuna = pytest.importorskip("optuna")
     X, _ = interactions
-    search = integration.OptunaSearchCV(
+    search = _optuna_search(
         ESTIMATORS[2],
         {
             "embedding_dim": optuna.distributions.IntDistribution(2, 8),
             "lr": optuna.distributions.FloatDistribution(1e-3, 5e-2, log=True),
         },
-        cv=LeaveLastOut(time_column=2),
-        scoring=make_ranking_scorer("hit_rate", n_negatives=9),
         n_trials=3,
-        random_state=0,
     ).fit(X)
     assert len(search.trials_) == 3
     assert 0.0 <= search.best_score_ <= 1.0
@@ -328,40 +338,19 @@ def test_optuna_search_prunes_through_partial_fit(interactions):
     # enable_pruning makes OptunaSearchCV train each fold by max_iter calls to
     # partial_fit (one epoch each, see test_base), reporting the score after each call
     optuna = pytest.importorskip("optuna")
-    integration = pytest.importorskip("optuna_integration")
-
-    from sklrec.metrics import make_ranking_scorer
-    from sklrec.model_selection import LeaveLastOut
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     X, _ = interactions
-    search = integration.OptunaSearchCV(
-        MFRecommender(embedding_dim=4, random_state=0),
-        {"lr": optuna.distributions.FloatDistribution(1e-3, 5e-2, log=True)},
-        cv=LeaveLastOut(time_column=2),
-        scoring=make_ranking_scorer("hit_rate", n_negatives=9),
-        enable_pruning=True,
-        max_iter=3,
-        n_trials=2,
-        random_state=0,
-    ).fit(X)
+    model = MFRecommender(embedding_dim=4, random_state=0)
+    lr = {"lr": optuna.distributions.FloatDistribution(1e-3, 5e-2, log=True)}
+    search = _optuna_search(model, lr, enable_pruning=True, max_iter=3, n_trials=2).fit(X)
     assert [sorted(t.intermediate_values) for t in search.trials_] == [[0, 1, 2]] * 2
     assert all(0.0 <= v <= 1.0 for t in search.trials_ for v in t.intermediate_values.values())
 
     # a pruner that stops everything below an unreachable score prunes after epoch 1
-    pruned = integration.OptunaSearchCV(
-        MFRecommender(embedding_dim=4, random_state=0),
-        {"lr": optuna.distributions.FloatDistribution(1e-3, 5e-2, log=True)},
-        cv=LeaveLastOut(time_column=2),
-        scoring=make_ranking_scorer("hit_rate", n_negatives=9),
-        enable_pruning=True,
-        max_iter=3,
-        n_trials=2,
-        refit=False,
-        study=optuna.create_study(
-            direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=2.0)
-        ),
-        random_state=0,
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=2.0)
+    )
+    pruned = _optuna_search(
+        model, lr, enable_pruning=True, max_iter=3, n_trials=2, refit=False, study=study
     ).fit(X)
     assert all(t.state == optuna.trial.TrialState.PRUNED for t in pruned.trials_)
     assert [sorted(t.intermediate_values) for t in pruned.trials_] == [[0]] * 2
