@@ -5,7 +5,7 @@ import copy
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from ._interactions import check_sample_weight
 from ._utils import check_real
@@ -88,6 +88,11 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
         trained) checks it, with the same messages.
         """
         check_real(self.strength, "strength", 0, low_closed=True)
+        if not has_fit_parameter(estimator, "sample_weight"):
+            raise ValueError(
+                f"RecencyWeighted needs an estimator whose fit takes sample_weight; "
+                f"{type(estimator).__name__}.fit does not"
+            )
         check_X = getattr(estimator, "_check_X", None)
         if check_X is not None:  # an sklrec estimator
             check_X(X, reset=not fitted)

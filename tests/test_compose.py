@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
+from sklrec import BiasRegressor, MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.compose import RecencyWeighted
 from sklrec.metrics import evaluate_ranking, make_ranking_scorer
 from sklrec.model_selection import LeaveLastOut
@@ -116,6 +116,7 @@ def test_partial_fit_trains_one_epoch_at_a_time(interactions):
         ({"strength": -1.0}, "strength must be"),
         ({"strength": "high"}, "strength must be"),
         ({"time_column": 7}, "no column 7"),
+        ({"estimator": BiasRegressor()}, "whose fit takes sample_weight; BiasRegressor.fit"),
     ],
 )
 def test_bad_parameters_raise_and_keep_the_fitted_model(params, match, interactions):
