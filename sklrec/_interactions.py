@@ -94,11 +94,11 @@ def as_id_column(values, name):
     return values
 
 
-def _has_plain_dtype(column):
+def _is_plain(dtype):
     # NumPy dtypes other than times, and pandas' string dtypes: check_array reads them
-    if isinstance(column.dtype, np.dtype):
-        return column.dtype.kind not in "mM"
-    return column.dtype.name in ("str", "string")
+    if isinstance(dtype, np.dtype):
+        return dtype.kind not in "mM"
+    return dtype.name in ("str", "string")
 
 
 def plain_column(column):
@@ -124,13 +124,14 @@ def numpy_columns(X):
     time columns become their integer ticks (order kept). Other inputs, and
     frames with neither, are returned as they are; the column names are kept.
     """
-    if not hasattr(X, "iloc") or all(_has_plain_dtype(X.iloc[:, j]) for j in range(X.shape[1])):
+    if not hasattr(X, "iloc"):
         return X
-    X = X.copy(deep=False)
-    for j in range(X.shape[1]):
-        if not _has_plain_dtype(X.iloc[:, j]):
-            values = plain_column(X.iloc[:, j])
-            X.isetitem(j, values.view(np.int64) if values.dtype.kind in "mM" else values)
+    odd = [j for j, dtype in enumerate(X.dtypes) if not _is_plain(dtype)]
+    if odd:
+        X = X.copy(deep=False)
+    for j in odd:
+        values = plain_column(X.iloc[:, j])
+        X.isetitem(j, values.view(np.int64) if values.dtype.kind in "mM" else values)
     return X
 
 

@@ -75,11 +75,7 @@ def check_callbacks(callbacks):
             f"callbacks must be None or a list of skorch callbacks; got {callbacks!r}"
         )
     for entry in callbacks:
-        callback = _unwrap_callback(entry)
-        if not (
-            isinstance(callback, Callback)
-            or (isinstance(callback, type) and issubclass(callback, Callback))
-        ):
+        if not is_callback(_unwrap_callback(entry), Callback):
             raise ValueError(
                 "callbacks must hold skorch Callback instances or classes, or (name, callback) "
                 f"pairs; got {entry!r}"
@@ -91,6 +87,13 @@ def _unwrap_callback(entry):
     if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
         return entry[1]
     return entry
+
+
+def is_callback(callback, kind):
+    """Whether ``callback`` is a ``kind`` instance or subclass (skorch takes either)."""
+    if isinstance(callback, type):
+        return issubclass(callback, kind)
+    return isinstance(callback, kind)
 
 
 def callback_objects(callbacks):

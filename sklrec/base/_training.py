@@ -22,6 +22,7 @@ from .._utils import (
     check_sizes,
     draw_seed,
     is_auto,
+    is_callback,
     keep_state_on_error,
     seeded,
 )
@@ -109,8 +110,7 @@ class _TorchTraining:
         check_int(self.max_epochs, "max_epochs", minimum=0)
         check_callbacks(self.callbacks)
         if self.lr_schedule == "cosine" and any(
-            isinstance(c, LRScheduler) or (isinstance(c, type) and issubclass(c, LRScheduler))
-            for c in callback_objects(self.callbacks)
+            is_callback(c, LRScheduler) for c in callback_objects(self.callbacks)
         ):
             raise ValueError(
                 "callbacks hold a skorch LRScheduler, and lr_schedule='cosine' would set the "
