@@ -377,6 +377,70 @@ def test_cross_validate_in_worker_processes(interactions):
         np.testing.assert_array_equal(other.predict(X), one.predict(X))
 
 
+def _study_storage(kind, directory):
+    """An Optuna storage that several processes can share: an RDB URL or a journal file."""
+    optuna = pytest.importorskip("optuna")
+    if kind == "rdb":
+        return f"sqlite:///{directory / 'study.db'}"
+    try:  # optuna >= 4
+        from optuna.storages.journal import JournalFileBackend
+    except ImportError:  # optuna 3
+        JournalFileBackend = optuna.storages.JournalFileStorage
+    return optuna.storages.JournalStorage(JournalFileBackend(str(directory / "study.log")))
+
+
+def _search_trial(trial, X):
+    """A study's objective: leave-last-out HR@10 of an MF model the trial configures."""
+    from sklearn.model_selection import cross_val_score
+
+    from sklrec.metrics import make_ranking_scorer
+    from sklrec.model_selection import LeaveLastOut
+
+    model = MFRecommender(
+        embedding_dim=trial.suggest_int("embedding_dim", 2, 8),
+        lr=trial.suggest_float("lr", 1e-3, 5e-2, log=True),
+        **{key: value for key, value in SMALL.items() if key != "lr"},
+    )
+    scorer = make_ranking_scorer("hit_rate", n_negatives=9)
+    return cross_val_score(model, X, cv=LeaveLastOut(time_column=2), scoring=scorer).mean()
+
+
+def _optimize_shared_study(kind, directory, X, seed):
+    # runs in a worker process: it opens the study by name from the shared storage
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(
+        study_name="shared",
+        storage=_study_storage(kind, directory),
+        sampler=optuna.samplers.RandomSampler(seed=seed),
+    )
+    study.optimize(lambda trial: _search_trial(trial, X), n_trials=2)
+
+
+@pytest.mark.parametrize("kind", ["rdb", "journal"])
+def test_optuna_study_shared_by_worker_processes(kind, interactions, tmp_path):
+    # DESIGN.md's scale-out path for searches: processes (or machines) that share an
+    # Optuna storage work on one study. Every trial of every worker must land in it,
+    # and its recorded value must be what the same parameters give in this process
+    optuna = pytest.importorskip("optuna")
+    X, _ = interactions
+    optuna.create_study(
+        study_name="shared", storage=_study_storage(kind, tmp_path), direction="maximize"
+    )
+    joblib.Parallel(n_jobs=2)(
+        joblib.delayed(_optimize_shared_study)(kind, tmp_path, X, seed) for seed in (0, 1)
+    )
+    study = optuna.load_study(study_name="shared", storage=_study_storage(kind, tmp_path))
+    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(study.trials) == len(trials) == 4
+    assert len({trial.params["lr"] for trial in trials}) == 4  # two samplers, two seeds
+    best = study.best_trial
+    assert best.value == max(trial.value for trial in trials)
+    again = _search_trial(optuna.trial.FixedTrial(best.params), X)
+    assert again == pytest.approx(best.value, rel=1e-9)
+
+
 def test_sample_weight_routed_through_cross_validate(interactions):
     # with metadata routing on, cross_validate slices sample_weight per split and the
     # recommender trains on the training share: the same as fitting each split by hand
