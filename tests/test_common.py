@@ -377,6 +377,18 @@ def test_cross_validate_in_worker_processes(interactions):
         np.testing.assert_array_equal(other.predict(X), one.predict(X))
 
 
+def cpu_twin(est, trained, *fit_args):
+    """A CPU fit of ``est`` on ``fit_args`` that then takes the weights of ``trained``.
+
+    On the same data the twin has the same id maps and training matrix, so it
+    scores as ``trained`` would on the CPU (the GPU tests compare the two).
+    """
+    twin = clone(est).set_params(device="cpu").fit(*fit_args)
+    state = trained.net_.module_.state_dict()
+    twin.net_.module_.load_state_dict({key: value.cpu() for key, value in state.items()})
+    return twin
+
+
 def _study_storage(kind, directory):
     """An Optuna storage that several processes can share: an RDB URL or a journal file."""
     optuna = pytest.importorskip("optuna")
