@@ -115,6 +115,23 @@ def test_full_ranking_averages_over_users_and_counts_unknown_items_as_misses():
         evaluate_ranking(est.set_params(handle_unknown="error"), X)
 
 
+def test_a_cut_off_beyond_the_candidates_counts_every_known_item():
+    # user 3's candidates are c, d, e: at k=50 both known held-out items are within the
+    # cut-off, the unknown one stays a miss, and precision divides by k
+    est = _popularity()
+    X = np.array([[3, "e"], [3, "d"], [3, "zzz"]], dtype=object)
+    with pytest.warns(UserWarning, match="unknown item"):
+        res = evaluate_ranking(est, X, k=50)
+    assert res["hit_rate"] == 1.0
+    assert res["recall"] == pytest.approx(2 / 3)
+    assert res["precision"] == pytest.approx(2 / 50)
+    assert res["ndcg"] == pytest.approx(
+        (1 / np.log2(3) + 1 / np.log2(4)) / (1 + 1 / np.log2(3) + 0.5)
+    )
+    with pytest.raises(ValueError, match="k=50"):
+        est.recommend([3], k=50)
+
+
 def test_positive_threshold_filters_relevant_rows():
     est = _popularity()
     X = np.array([[3, "c"], [4, "e"]], dtype=object)

@@ -51,7 +51,10 @@ def evaluate_ranking(
     metrics : str or sequence of str, default=METRICS
         Any of "hit_rate", "ndcg", "map", "mrr", "precision", "recall", "auc".
     k : int, default=10
-        Cut-off.
+        Cut-off. It may exceed a user's candidates (a small catalogue, or
+        ``k > n_negatives``): every relevant item the model knows then
+        ranks within it, and precision still divides by ``k``.
+        ``recommend``, by contrast, refuses a ``k`` it cannot fill.
     n_negatives : int, default=None
         Rank each row against this many sampled negatives (the NCF protocol)
         instead of the full catalogue.
