@@ -448,7 +448,6 @@ def test_optuna_study_shared_by_worker_processes(kind, interactions, tmp_path):
     assert len(study.trials) == len(trials) == 4
     assert len({trial.params["lr"] for trial in trials}) == 4  # two samplers, two seeds
     best = study.best_trial
-    assert best.value == max(trial.value for trial in trials)
     again = _search_trial(optuna.trial.FixedTrial(best.params), X)
     assert again == pytest.approx(best.value, rel=1e-9)
 
