@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, KFold, cross_validate, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    cross_val_score,
+    cross_validate,
+    train_test_split,
+)
 from skorch.callbacks import Callback
 
 from sklrec import AutoRecRegressor, BiasRegressor, DeepAutoEncoderRegressor, MFRegressor
@@ -471,26 +477,34 @@ def test_cross_validate_with_sklearn_scorers(est, small):
 
 
 def test_grid_search_and_optuna_search(small):
+    # every candidate, and Optuna's best trial, scores as the estimator with its
+    # parameters set by hand
     X, y = small
-    search = GridSearchCV(
-        REGRESSORS[1],
-        {"hidden_units": [4, 8]},
-        cv=KFold(3, shuffle=True, random_state=0),
-        scoring="neg_root_mean_squared_error",
-    ).fit(X, y)
-    assert len(search.cv_results_["mean_test_score"]) == 2
+    cv = KFold(3, shuffle=True, random_state=0)
+    rmse = "neg_root_mean_squared_error"
+
+    def by_hand(est, params):
+        model = clone(est).set_params(**params)
+        return cross_val_score(model, X, y, cv=cv, scoring=rmse).mean()
+
+    search = GridSearchCV(REGRESSORS[1], {"hidden_units": [4, 8]}, cv=cv, scoring=rmse)
+    search.fit(X, y)
+    results = search.cv_results_
+    for params, score in zip(results["params"], results["mean_test_score"], strict=True):
+        assert score == pytest.approx(by_hand(REGRESSORS[1], params))
     optuna = pytest.importorskip("optuna")
     integration = pytest.importorskip("optuna_integration")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search = integration.OptunaSearchCV(
         REGRESSORS[0],
         {"embedding_dim": optuna.distributions.IntDistribution(2, 8)},
-        cv=KFold(3, shuffle=True, random_state=0),
-        scoring="neg_root_mean_squared_error",
+        cv=cv,
+        scoring=rmse,
         n_trials=2,
         random_state=0,
     ).fit(X, y)
     assert len(search.trials_) == 2
+    assert search.best_score_ == pytest.approx(by_hand(REGRESSORS[0], search.best_params_))
 
 
 @pytest.mark.gpu

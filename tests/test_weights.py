@@ -1,5 +1,7 @@
 """sample_weight in fit and partial_fit, and recency_weights."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,9 +170,16 @@ def test_partial_fit_and_early_stopping_take_weights(est, interactions):
     X, _ = interactions
     weights = recency_weights(X, time_column=2)
     model = clone(est).set_params(early_stopping=True).fit(X, sample_weight=weights)
+    plain = clone(est).set_params(early_stopping=True).fit(X)
+    assert not np.array_equal(model.predict(X), plain.predict(X))
+    # one more epoch from the same state, with and without the weights: the same draws,
+    # so only the weights can tell the two apart
+    twin = pickle.loads(pickle.dumps(model))
     epochs = len(model.net_.history)
     model.partial_fit(X, sample_weight=weights)
-    assert len(model.net_.history) == epochs + 1
+    twin.partial_fit(X)
+    assert len(model.net_.history) == len(twin.net_.history) == epochs + 1
+    assert not np.array_equal(model.predict(X), twin.predict(X))
 
 
 def test_cross_validate_routes_weights_to_each_fold(interactions):
