@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._interactions import as_id_column, plain_column, show_ids
+from ._interactions import as_id_column, plain_column, show_ids, unique_inverse
 from ._utils import check_int, check_real
 
 __all__ = ["LeaveLastOut", "TemporalSplit", "UserHoldout"]
@@ -66,7 +66,7 @@ def _n_rows(X):
 
 def _user_codes(X):
     users = as_id_column(_column(X, 0, "user column"), "user")
-    return np.unique(users, return_inverse=True)[1]
+    return unique_inverse(users)[1]
 
 
 def _user_timelines(X, time_column=None):

@@ -85,6 +85,31 @@ def test_unknown_ids(est, interactions):
         model.fit(X)
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [
+        np.array([5, 0, 3, 3, 9, 0]),  # dense non-negative: counted
+        np.array([5, 0, 3, 3, 9, 0], dtype=np.uint16),
+        np.array([5, 0, 3, 3, 9, 0], dtype=np.int32),
+        np.array([10**12, 7, 10**12, 3]),  # sparse: sorted
+        np.array([-2, 5, -2, 0]),  # negative: sorted
+        np.array([2.5, 1.0, 2.5]),
+        np.array(["b", "a", "b", "c"]),
+        np.array([], dtype=np.int64),
+    ],
+    ids=lambda a: f"{a.dtype}{list(a)[:2]}",
+)
+def test_unique_inverse_is_numpys(ids):
+    from sklrec._interactions import unique_inverse
+
+    ours, index = unique_inverse(ids)
+    theirs, their_index = np.unique(ids, return_inverse=True)
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(index, their_index)
+    np.testing.assert_array_equal(ours[index], ids)
+
+
 @pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
 def test_recommend_arguments(est, interactions):
     X, _ = interactions

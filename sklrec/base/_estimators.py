@@ -20,6 +20,7 @@ from .._interactions import (
     mask_seen,
     numpy_columns,
     show_ids,
+    unique_inverse,
 )
 from .._utils import check_int, keep_state_on_error
 from ..metrics import evaluate_ranking
@@ -176,8 +177,8 @@ class BaseRecommender(_InteractionEstimator):
         weights = self._positive_weights(sample_weight, X, positive)
         users = as_id_column(X[:, 0], "user")
         items = as_id_column(X[:, 1], "item")
-        self.users_, user_index = np.unique(users, return_inverse=True)
-        self.items_, item_index = np.unique(items, return_inverse=True)
+        self.users_, user_index = unique_inverse(users)
+        self.items_, item_index = unique_inverse(items)
         self.interactions_ = build_interactions(
             user_index[positive], item_index[positive], len(self.users_), len(self.items_)
         )

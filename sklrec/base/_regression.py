@@ -4,7 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 
-from .._interactions import as_id_column, check_target
+from .._interactions import as_id_column, check_target, unique_inverse
 from .._utils import check_device, check_int, check_real, draw_seed, keep_state_on_error, seeded
 from ..callbacks import ValidationRMSE
 from ._estimators import _InteractionEstimator
@@ -104,8 +104,8 @@ class BaseRegressor(RegressorMixin, _InteractionEstimator):
         self._check_params()
         X = self._check_X(X, reset=True)
         y = self._check_y(X, y)
-        self.users_, user_index = np.unique(as_id_column(X[:, 0], "user"), return_inverse=True)
-        self.items_, item_index = np.unique(as_id_column(X[:, 1], "item"), return_inverse=True)
+        self.users_, user_index = unique_inverse(as_id_column(X[:, 0], "user"))
+        self.items_, item_index = unique_inverse(as_id_column(X[:, 1], "item"))
         self.interactions_ = build_ratings(user_index, item_index, y, self.n_users_, self.n_items_)
         self.global_mean_, self.user_bias_, self.item_bias_ = bias_baseline(
             user_index, item_index, y, self.n_users_, self.n_items_

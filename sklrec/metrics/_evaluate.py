@@ -5,7 +5,14 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .._interactions import IdMap, as_id_column, check_target, mask_seen, show_ids
+from .._interactions import (
+    IdMap,
+    as_id_column,
+    check_target,
+    mask_seen,
+    show_ids,
+    unique_inverse,
+)
 from .._utils import draw_seed
 from ..sampling import NegativeIndex, sample_distinct_negatives
 from ._ranks import METRICS, _average, _check_metrics, _per_query, _rank_in_rows
@@ -84,7 +91,7 @@ def evaluate_ranking(
     users, _ = estimator._encode(raw_users, "user")
     items, known_items = estimator._encode(X[:, 1], "item")
     # one query per raw user: distinct unknown users must not share index 0
-    _, query = np.unique(as_id_column(raw_users, "user"), return_inverse=True)
+    _, query = unique_inverse(as_id_column(raw_users, "user"))
     if negatives is not None or n_negatives is not None:
         return _evaluate_sampled(
             estimator, users, items, known_items, query, metrics, k, n_negatives, negatives,
@@ -93,7 +100,7 @@ def evaluate_ranking(
     # distinct unknown items per query count as misses; tell them apart by raw id
     unknown = np.zeros(query.max() + 1, dtype=np.int64)
     if not known_items.all():
-        _, codes = np.unique(as_id_column(X[~known_items, 1], "item"), return_inverse=True)
+        _, codes = unique_inverse(as_id_column(X[~known_items, 1], "item"))
         pairs = np.unique(np.c_[query[~known_items], codes], axis=0)
         unknown = np.bincount(pairs[:, 0], minlength=len(unknown))
     return _evaluate_full(estimator, users, items, known_items, query, unknown, metrics, k)
@@ -106,7 +113,7 @@ def evaluate_encoded(
 
     The fast path for validation during ``fit``: no id mapping, no checks.
     """
-    _, query = np.unique(users, return_inverse=True)
+    _, query = unique_inverse(users)
     known = np.ones(len(users), dtype=bool)
     if n_negatives is not None:
         return _evaluate_sampled(
