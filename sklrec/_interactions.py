@@ -98,15 +98,16 @@ def as_id_column(values, name):
 def unique_inverse(ids):
     """Return ``np.unique(ids, return_inverse=True)``: the sorted distinct ids and indices.
 
-    Non-negative integer ids no larger than a few times their count (ids that
-    were indices already, as MovieLens's are) are counted instead of sorted:
+    Non-negative integer ids no larger than their count (ids that were
+    indices already, as MovieLens's are) are counted instead of sorted:
     linear time, about 25x faster than the sort on a million rows (0.1 s a
-    column, a fifth of a GPU epoch of the NCF benchmark).
+    column, a fifth of a GPU epoch of the NCF benchmark), in 9 bytes per row
+    at most, less than the sort's copies.
     """
     ids = np.asarray(ids)
     if ids.dtype.kind in "iu" and len(ids):
         low, high = ids.min(), ids.max()
-        if low >= 0 and high < 4 * len(ids) + 1024:
+        if low >= 0 and high < len(ids) + 1024:
             present = np.zeros(int(high) + 1, dtype=bool)
             present[ids] = True
             index = np.cumsum(present, dtype=np.int64) - 1
