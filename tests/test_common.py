@@ -287,26 +287,41 @@ def test_cross_validate_kfold_and_leave_last_out(estimator, interactions):
             np.testing.assert_array_equal(res[f"test_{name}"], by_hand)
 
 
+def _leave_last_out_score(model, X, scorer=None):
+    """Mean score of ``model`` over a leave-last-out split (by the time column, 2).
+
+    The score is HR@10 against 9 sampled negatives unless ``scorer`` is given:
+    the searches' score in these tests, computed here by hand.
+    """
+    from sklearn.model_selection import cross_val_score
+
+    from sklrec.metrics import make_ranking_scorer
+    from sklrec.model_selection import LeaveLastOut
+
+    scorer = scorer or make_ranking_scorer("hit_rate", n_negatives=9)
+    return cross_val_score(model, X, cv=LeaveLastOut(time_column=2), scoring=scorer).mean()
+
+
 def test_grid_search_with_ranking_scorer(interactions):
-    from sklearn.model_selection import GridSearchCV, cross_val_score
+    from sklearn.model_selection import GridSearchCV
 
     from sklrec.metrics import make_ranking_scorer
     from sklrec.model_selection import LeaveLastOut
 
     X, _ = interactions
+    scorer = make_ranking_scorer("ndcg", k=5)
     search = GridSearchCV(
         ESTIMATORS[3],
         {"embedding_dim": [2, 4], "loss": ["bce", "bpr"]},
-        scoring=make_ranking_scorer("ndcg", k=5),
+        scoring=scorer,
         cv=LeaveLastOut(time_column=2),
     ).fit(X)
     # every candidate scores as the estimator with its parameters set by hand
-    scorer, cv = make_ranking_scorer("ndcg", k=5), LeaveLastOut(time_column=2)
     for params, score in zip(
         search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True
     ):
         model = clone(ESTIMATORS[3]).set_params(**params)
-        assert score == pytest.approx(cross_val_score(model, X, cv=cv, scoring=scorer).mean())
+        assert score == pytest.approx(_leave_last_out_score(model, X, scorer))
     assert search.best_estimator_.recommend([X[0, 0]], k=2).shape == (1, 2)
 
 
@@ -342,15 +357,8 @@ def test_optuna_search(interactions):
     ).fit(X)
     assert len(search.trials_) == 3
     # the best trial's score is what its parameters give when set by hand
-    from sklearn.model_selection import cross_val_score
-
-    from sklrec.metrics import make_ranking_scorer
-    from sklrec.model_selection import LeaveLastOut
-
     model = clone(ESTIMATORS[2]).set_params(**search.best_params_)
-    scorer = make_ranking_scorer("hit_rate", n_negatives=9)
-    by_hand = cross_val_score(model, X, cv=LeaveLastOut(time_column=2), scoring=scorer)
-    assert search.best_score_ == pytest.approx(by_hand.mean())
+    assert search.best_score_ == pytest.approx(_leave_last_out_score(model, X))
     assert search.best_estimator_.get_params()["embedding_dim"] == model.embedding_dim
 
 
@@ -423,18 +431,12 @@ def _study_storage(kind, directory):
 
 def _search_trial(trial, X):
     """A study's objective: leave-last-out HR@10 of an MF model the trial configures."""
-    from sklearn.model_selection import cross_val_score
-
-    from sklrec.metrics import make_ranking_scorer
-    from sklrec.model_selection import LeaveLastOut
-
     model = MFRecommender(
         embedding_dim=trial.suggest_int("embedding_dim", 2, 8),
         lr=trial.suggest_float("lr", 1e-3, 5e-2, log=True),
         **{key: value for key, value in SMALL.items() if key != "lr"},
     )
-    scorer = make_ranking_scorer("hit_rate", n_negatives=9)
-    return cross_val_score(model, X, cv=LeaveLastOut(time_column=2), scoring=scorer).mean()
+    return _leave_last_out_score(model, X)
 
 
 def _optimize_shared_study(kind, directory, X, seed):
