@@ -5,13 +5,22 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint benchmark-data clean
+.PHONY: demo test test-min lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+# The same suite on the lowest versions pyproject.toml allows (.ci/minimum-versions.txt).
+MIN_VENV ?= .venv-min
+$(MIN_VENV)/.installed: pyproject.toml .ci/minimum-versions.txt
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MIN_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(MIN_VENV)/bin/python -m pip install --quiet -c .ci/minimum-versions.txt -e ".[test]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -22,9 +31,12 @@ test: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n 2
 
+test-min: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/python -m pytest -n 2
+
 lint: $(VENV)/.installed
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(MIN_VENV)

@@ -132,6 +132,9 @@ def plain_column(column):
     """
     if getattr(column.dtype, "tz", None) is not None:
         column = column.dt.tz_convert(None)
+    if hasattr(column.dtype, "numpy_dtype") and column.hasnans:
+        # nullable numbers holding NA: pandas 2.0 gives objects holding pd.NA here, 3.1 NaN
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
     return column.to_numpy()
 
 
