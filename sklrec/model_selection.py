@@ -7,6 +7,7 @@ per-user splitters (a test row of a user the model has never seen would
 measure cold start, not ranking).
 """
 
+import inspect
 import numbers
 
 import numpy as np
@@ -51,7 +52,9 @@ def _order_key(X, time_column):
     except (TypeError, ValueError):
         values = as_id_column(values, "time")
     if values.dtype.kind == "f" and np.isnan(values).any():
-        raise ValueError("the time column contains NaN")
+        raise ValueError(
+            f"the time column contains NaN in rows {show_ids(np.flatnonzero(np.isnan(values)))}"
+        )
     return values
 
 
@@ -93,7 +96,47 @@ def _user_timelines(X, time_column=None):
     return users, position, counts[users]
 
 
-class LeaveLastOut:
+class _Splitter:
+    """What the splitters share: scikit-learn's ``repr`` and ``get_n_splits``."""
+
+    def __repr__(self):
+        names = inspect.signature(type(self).__init__).parameters
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in list(names)[1:])
+        return f"{type(self).__name__}({args})"
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Return the number of splits.
+
+        Parameters
+        ----------
+        X, y, groups : object
+            Ignored; present for scikit-learn's splitter protocol.
+
+        Returns
+        -------
+        n_splits : int
+        """
+        return getattr(self, "n_splits", 1)
+
+    def split(self, X, y=None, groups=None):
+        """Yield ``(train_index, test_index)`` pairs, ``get_n_splits()`` of them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Interactions: user ids in column 0, item ids in column 1, then context.
+        y, groups : object
+            Ignored; present for scikit-learn's splitter protocol.
+
+        Yields
+        ------
+        train_index, test_index : ndarray
+            Row positions of the training and the test part.
+        """
+        yield from self._split(X)
+
+
+class LeaveLastOut(_Splitter):
     """Hold out the last ``n_test`` interactions of every user.
 
     "Last" follows ``time_column`` (ties broken by row order), or row order
@@ -120,12 +163,7 @@ class LeaveLastOut:
         self.n_test = n_test
         self.time_column = time_column
 
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Return the number of splits, 1."""
-        return 1
-
-    def split(self, X, y=None, groups=None):
-        """Yield one ``(train_index, test_index)`` pair."""
+    def _split(self, X):
         check_int(self.n_test, "n_test")
         _, position, length = _user_timelines(X, self.time_column)
         from_end = length - position  # 1 for a user's last row, 2 for the one before...
@@ -133,7 +171,7 @@ class LeaveLastOut:
         yield np.flatnonzero(~test), np.flatnonzero(test)
 
 
-class UserHoldout:
+class UserHoldout(_Splitter):
     """Hold out a random fraction of every user's interactions.
 
     Parameters
@@ -159,12 +197,7 @@ class UserHoldout:
         self.n_splits = n_splits
         self.random_state = random_state
 
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Return the number of splits."""
-        return self.n_splits
-
-    def split(self, X, y=None, groups=None):
-        """Yield ``n_splits`` pairs of ``(train_index, test_index)``."""
+    def _split(self, X):
         size = check_real(self.test_size, "test_size", 0, 1)
         n_splits = check_int(self.n_splits, "n_splits")
         users = _user_codes(X)
@@ -179,7 +212,7 @@ class UserHoldout:
             yield np.sort(order[~test]), np.sort(order[test])
 
 
-class TemporalSplit:
+class TemporalSplit(_Splitter):
     """Hold out the most recent fraction of all interactions (a global cut).
 
     Parameters
@@ -202,15 +235,12 @@ class TemporalSplit:
         self.test_size = test_size
         self.time_column = time_column
 
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Return the number of splits, 1."""
-        return 1
-
-    def split(self, X, y=None, groups=None):
-        """Yield one ``(train_index, test_index)`` pair."""
+    def _split(self, X):
         size = check_real(self.test_size, "test_size", 0, 1)
         key = _order_key(X, self.time_column)
         n = len(key)
+        if n < 2:
+            raise ValueError(f"TemporalSplit needs at least 2 rows to split; got {n}")
         n_test = int(np.clip(np.rint(n * size), 1, n - 1))
         order = np.lexsort((np.arange(n), key))
         yield np.sort(order[: n - n_test]), np.sort(order[n - n_test :])

@@ -47,6 +47,12 @@ def test_time_columns_of_datetime_dtypes_split_as_their_ticks():
     missing = frame.assign(ts=stamps.where(np.arange(40) != 7, pd.NaT))
     with pytest.raises(ValueError, match=r"NaT \(missing times\) in rows \[7\]"):
         next(LeaveLastOut(time_column="ts").split(missing))
+    # a nullable integer column's NA, on pandas 2 (objects) as on 3 (floats)
+    missing = frame.assign(ts=pd.array(seconds, dtype="Int64"))
+    missing.loc[5, "ts"] = pd.NA
+    for cv in (LeaveLastOut(time_column="ts"), TemporalSplit(time_column="ts")):
+        with pytest.raises(ValueError, match=r"time column contains NaN in rows \[5\]"):
+            next(cv.split(missing))
 
 
 def test_user_holdout_per_user_fraction_and_seed():
@@ -86,3 +92,18 @@ def test_temporal_split():
 def test_bad_parameters(cv, match):
     with pytest.raises(ValueError, match=match):
         next(cv.split(X))
+
+
+def test_temporal_split_needs_two_rows():
+    with pytest.raises(ValueError, match="at least 2 rows to split; got 1"):
+        next(TemporalSplit().split(X[:1]))
+
+
+def test_repr_shows_every_parameter_as_scikit_learn_splitters_do():
+    assert repr(LeaveLastOut(time_column=2)) == "LeaveLastOut(n_test=1, time_column=2)"
+    assert repr(UserHoldout(0.1, random_state=3)) == (
+        "UserHoldout(test_size=0.1, n_splits=1, random_state=3)"
+    )
+    assert (
+        repr(TemporalSplit(time_column="ts")) == "TemporalSplit(test_size=0.2, time_column='ts')"
+    )
