@@ -130,6 +130,15 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
 
         The recency weights come from the rows of this ``X`` alone.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Interactions of known users and items.
+        y : array-like of shape (n_samples,), default=None
+            Passed to ``estimator_.partial_fit``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Multiplies the recency weights row by row.
+
         Returns
         -------
         self : object
@@ -162,14 +171,50 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
         return hasattr(self, "estimator_")
 
     def predict(self, X):
-        """``estimator_.predict(X)``: a relevance score per (user, item) row."""
+        """``estimator_.predict(X)``: a relevance score per (user, item) row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Interactions to score.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
         return self._fitted().predict(X)
 
     @available_if(_estimator_has("recommend"))
     def recommend(self, users, k=10, exclude_seen=True):
-        """``estimator_.recommend``: the top ``k`` raw item ids of each user, best first."""
+        """``estimator_.recommend``: the top ``k`` raw item ids of each user, best first.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users,)
+            Raw user ids.
+        k : int, default=10
+            Items per user.
+        exclude_seen : bool, default=True
+            Leave out each user's training items.
+
+        Returns
+        -------
+        ndarray of shape (n_users, k)
+        """
         return self._fitted().recommend(users, k=k, exclude_seen=exclude_seen)
 
     def score(self, X, y=None):
-        """``estimator_.score(X, y)``: NDCG@10 for a recommender."""
+        """``estimator_.score(X, y)``: NDCG@10 for a recommender.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Held-out interactions.
+        y : array-like of shape (n_samples,), default=None
+            Passed to ``estimator_.score``.
+
+        Returns
+        -------
+        float
+        """
         return self._fitted().score(X, y)

@@ -41,7 +41,18 @@ class NegativeIndex:
 
     @classmethod
     def from_csr(cls, matrix, device="cpu"):
-        """Build the index from a ``scipy.sparse`` CSR matrix."""
+        """Build the index from a ``scipy.sparse`` matrix.
+
+        Parameters
+        ----------
+        matrix : sparse matrix of shape (n_users, n_items)
+            Its non-zeros are the positives (duplicates and order do not matter).
+        device : str or torch.device, default="cpu"
+
+        Returns
+        -------
+        NegativeIndex
+        """
         matrix = matrix.tocsr(copy=True)
         matrix.sum_duplicates()
         matrix.sort_indices()
@@ -77,6 +88,17 @@ def sample_distinct_negatives(users, n_negatives, index, generator, *, max_round
     Duplicates within a row are redrawn; rows that still hold one after
     ``max_rounds`` (users with barely more unseen items than asked for) are
     filled by ranking random keys over their unseen items.
+
+    Parameters
+    ----------
+    users : torch.LongTensor of shape (n,)
+        0-based user indices; each needs at least ``n_negatives`` unseen items.
+    n_negatives : int
+    index : NegativeIndex
+    generator : torch.Generator
+        On the same device as ``index``.
+    max_rounds : int, default=32
+        Redraws of duplicates before the fallback.
 
     Returns
     -------

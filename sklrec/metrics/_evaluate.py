@@ -245,6 +245,14 @@ class RankingScorer:
     Calling it as ``scorer(estimator, X, y=None)`` returns one metric of
     :func:`evaluate_ranking`; greater is better for every metric. Build it
     with :func:`make_ranking_scorer`.
+
+    Parameters
+    ----------
+    metric : str
+    k : int
+    n_negatives : int or None
+    random_state : int
+        As in :func:`make_ranking_scorer`.
     """
 
     def __init__(self, metric, k, n_negatives, random_state):

@@ -79,7 +79,16 @@ class AutoEncoder(nn.Module):
                 yield layer.weight, layer.bias
 
     def forward(self, inputs):
-        """Reconstruct a batch of rating vectors, shape ``(B, n_inputs)``."""
+        """Reconstruct a batch of rating vectors.
+
+        Parameters
+        ----------
+        inputs : Tensor of shape (B, n_inputs)
+
+        Returns
+        -------
+        Tensor of shape (B, n_inputs)
+        """
         h = inputs
         for layer in self.encoder:
             h = self.activation(layer(h))

@@ -42,7 +42,17 @@ class MatrixFactorization(nn.Module):
             self.global_bias = nn.Parameter(torch.zeros(()))
 
     def forward(self, users, items):
-        """Scores of broadcastable index tensors ``users`` and ``items``."""
+        """Scores of (user, item) pairs.
+
+        Parameters
+        ----------
+        users, items : LongTensor
+            Broadcastable 1-based indices (0 is the padding row of an unknown id).
+
+        Returns
+        -------
+        Tensor of their broadcast shape
+        """
         score = (self.user(users) * self.item(items)).sum(-1)
         if self.bias:
             score = (
@@ -54,7 +64,17 @@ class MatrixFactorization(nn.Module):
         return score
 
     def penalty(self, users, items):
-        """Mean squared norm of the embeddings and biases a batch of pairs uses."""
+        """Mean squared norm of the embeddings and biases a batch of pairs uses.
+
+        Parameters
+        ----------
+        users, items : LongTensor
+            Broadcastable 1-based indices of the batch's pairs.
+
+        Returns
+        -------
+        Tensor of shape ()
+        """
         norm = self.user(users).square().sum(-1) + self.item(items).square().sum(-1)
         if self.bias:
             norm = (
@@ -65,7 +85,18 @@ class MatrixFactorization(nn.Module):
         return norm.mean()
 
     def score_all(self, users):
-        """Scores of ``users`` (shape (B,)) against every item row: (B, n_items)."""
+        """Scores of ``users`` against every item row.
+
+        Parameters
+        ----------
+        users : LongTensor of shape (B,)
+            1-based user indices (0 is the padding row of an unknown user).
+
+        Returns
+        -------
+        Tensor of shape (B, n_items)
+            One column per item row, the padding row 0 included.
+        """
         score = self.user(users) @ self.item.weight.T
         if self.bias:
             score = score + self.item_bias.weight.T + self.user_bias(users) + self.global_bias

@@ -142,6 +142,17 @@ class _Scorer(nn.Module):
         return towers, u.split(widths, dim=-1), v.split(widths, dim=-1)
 
     def forward(self, users, items):
+        """Logits of (user, item) pairs.
+
+        Parameters
+        ----------
+        users, items : LongTensor
+            Broadcastable 1-based indices (0 is the padding row of an unknown id).
+
+        Returns
+        -------
+        Tensor of their broadcast shape
+        """
         users, items = torch.broadcast_tensors(users, items)
         towers, us, vs = self._embed(self.user(users), self.item(items))
         feats = [tower(u, v) for tower, u, v in zip(towers, us, vs, strict=True)]
@@ -149,7 +160,18 @@ class _Scorer(nn.Module):
         return self.out(h).squeeze(-1)
 
     def score_all(self, users):
-        """Logits of ``users`` (shape (B,)) against every item row: (B, n_items)."""
+        """Logits of ``users`` against every item row.
+
+        Parameters
+        ----------
+        users : LongTensor of shape (B,)
+            1-based user indices (0 is the padding row of an unknown user).
+
+        Returns
+        -------
+        Tensor of shape (B, n_items)
+            One column per item row, the padding row 0 included.
+        """
         towers, us, vs = self._embed(self.user(users), self.item.weight)
         w, start, total = self.out.weight[0], 0, self.out.bias
         for tower, u, v in zip(towers, us, vs, strict=True):
@@ -243,6 +265,18 @@ class NeuMF(_Scorer):
         copied, and the output layer becomes the concatenation of theirs,
         weighted by ``alpha`` and ``1 - alpha`` (the NCF paper's pre-training
         scheme).
+
+        Parameters
+        ----------
+        gmf : GMF
+        mlp : MLP
+            Trained on the same users and items, with this model's sizes.
+        alpha : float, default=0.5
+            Weight of the GMF output layer; the MLP's gets ``1 - alpha``.
+
+        Returns
+        -------
+        self : NeuMF
         """
         self.user.weight.copy_(torch.cat([gmf.user.weight, mlp.user.weight], dim=1))
         self.item.weight.copy_(torch.cat([gmf.item.weight, mlp.item.weight], dim=1))
