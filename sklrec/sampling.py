@@ -108,19 +108,23 @@ def sample_distinct_negatives(users, n_negatives, index, generator, *, max_round
     rows = users[:, None].expand(n, n_negatives)
     items = sample_negatives(rows.reshape(-1), index, generator).view(n, n_negatives)
     for _ in range(max_rounds):
-        items, _ = torch.sort(items, dim=1)
-        dup = torch.zeros_like(items, dtype=torch.bool)
-        dup[:, 1:] = items[:, 1:] == items[:, :-1]
+        items, dup = _sorted_with_repeats(items)
         if not bool(dup.any()):
             return items
         items[dup] = sample_negatives(rows[dup], index, generator)
-    items, _ = torch.sort(items, dim=1)
-    dup = torch.zeros_like(items, dtype=torch.bool)
-    dup[:, 1:] = items[:, 1:] == items[:, :-1]
+    items, dup = _sorted_with_repeats(items)
     stuck = dup.any(dim=1).nonzero().squeeze(1)
     if len(stuck):
         items[stuck] = _distinct_by_random_keys(users[stuck], n_negatives, index, generator)
     return items
+
+
+def _sorted_with_repeats(items):
+    """Sort each row of ``items``; mark the entries equal to the one before them."""
+    items, _ = torch.sort(items, dim=1)
+    repeat = torch.zeros_like(items, dtype=torch.bool)
+    repeat[:, 1:] = items[:, 1:] == items[:, :-1]
+    return items, repeat
 
 
 def _distinct_by_random_keys(users, n_negatives, index, generator):
