@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-min lint clean
+.PHONY: demo test test-min docs lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,17 @@ test: $(VENV)/.installed
 test-min: $(MIN_VENV)/.installed
 	$(MIN_VENV)/bin/python -m pytest -n 2
 
+# HTML pages from docs/ (Markdown) and the docstrings (docs/api.rst); warnings fail it
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+
 lint: $(VENV)/.installed
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV)
+	rm -rf $(VENV) $(MIN_VENV) docs/_build docs/generated

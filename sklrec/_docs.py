@@ -84,7 +84,7 @@ ATTRIBUTES = """users_ : ndarray of shape (n_users,)
         the exclusion of seen items.
     n_features_in_ : int
         Number of columns of ``X`` in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` in ``fit``, when it had string names."""
 
 REGRESSION_ATTRIBUTES = """users_ : ndarray of shape (n_users,)
@@ -102,7 +102,7 @@ REGRESSION_ATTRIBUTES = """users_ : ndarray of shape (n_users,)
         Lowest and highest training rating.
     n_features_in_ : int
         Number of columns of ``X`` in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` in ``fit``, when it had string names."""
 
 EMBEDDING_WEIGHT_DECAY_DOC = (

@@ -58,7 +58,7 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
         The fitted clone of ``estimator``.
     n_features_in_ : int
         Number of columns of ``X`` in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` in ``fit``, when it had string names.
 
     Examples

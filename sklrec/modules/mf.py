@@ -9,7 +9,7 @@ __all__ = ["MatrixFactorization"]
 
 
 class MatrixFactorization(nn.Module):
-    """``p_u . q_i + b_u + b_i + b``.
+    """Matrix factorisation with biases: ``dot(p_u, q_i) + b_u + b_i + b``.
 
     Parameters
     ----------

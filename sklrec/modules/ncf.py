@@ -186,7 +186,7 @@ class _Scorer(nn.Module):
 
 
 class GMF(_Scorer):
-    """Generalized matrix factorisation: ``h . (p_u * q_i) + b``.
+    """Generalized matrix factorisation: ``dot(h, p_u * q_i) + b``.
 
     Parameters
     ----------
