@@ -75,11 +75,21 @@ def sample_negatives(users, index, generator):
     items : torch.LongTensor of shape (n,)
         0-based item indices, never a positive of the matching user.
     """
+    # in place where it can be, so that at most four draw-sized tensors are alive at
+    # once (users included), not eight: an epoch's draw is the peak of a fit's memory
     n_free = index.n_free[users]
-    u = torch.rand(users.shape, generator=generator, device=users.device, dtype=torch.float64)
-    r = torch.minimum((u * n_free).long(), n_free - 1)
-    below = torch.searchsorted(index.keys, users * index.n_items + r, right=True)
-    return r + below - index.indptr[users]
+    r = torch.rand(users.shape, generator=generator, device=users.device, dtype=torch.float64)
+    r = r.mul_(n_free).long()  # the r-th unseen item, r uniform in [0, n_free)
+    torch.minimum(r, n_free.sub_(1), out=r)  # guards the rounding of u * n_free up to n_free
+    del n_free
+    key = users * index.n_items
+    key += r
+    below = torch.searchsorted(index.keys, key, right=True)
+    del key
+    r += below
+    del below
+    r -= index.indptr[users]
+    return r
 
 
 def sample_distinct_negatives(users, n_negatives, index, generator, *, max_rounds=32):

@@ -391,9 +391,35 @@ def test_shuffled_epoch_is_the_permuted_epoch(pairwise):
         y = torch.cat([torch.ones(len(users)), torch.zeros(len(negatives))])
     for shuffle, order in ((False, torch.arange(len(data))), (True, perm)):
         fast = torch.Generator().manual_seed(7)
-        x_fast, y_fast = data.epoch(fast, shuffle)
+        x_fast, y_fast = data.gather(*data.epoch(fast, shuffle))
         assert x_fast.keys() == x.keys()
         for key in x:
             torch.testing.assert_close(x_fast[key], x[key][order], rtol=0, atol=0)
         torch.testing.assert_close(y_fast, y[order], rtol=0, atol=0)
     assert torch.equal(plain.get_state(), fast.get_state())  # the same draws
+
+
+@pytest.mark.parametrize("pairwise", [False, True], ids=["pointwise", "pairwise"])
+def test_batches_gathered_a_chunk_at_a_time_are_the_epochs(pairwise, monkeypatch):
+    # an epoch's samples are made a chunk of whole batches at a time; the batches must
+    # be the whole epoch's, cut in order, with the last one short
+    import scipy.sparse as sp
+
+    from sklrec.base import _net
+
+    rng = np.random.default_rng(1)
+    matrix = sp.random(30, 25, density=0.3, format="csr", random_state=rng)
+    matrix.data[:] = 1
+    users, items = (torch.as_tensor(a, dtype=torch.int64) for a in matrix.nonzero())
+    weights = torch.rand(len(users), generator=torch.Generator().manual_seed(0))
+    data = _net._Positives(users, items, matrix, 3, pairwise, "cpu", weights)
+    whole_x, whole_y = data.gather(*data.epoch(torch.Generator().manual_seed(5), True))
+    monkeypatch.setattr(_net, "_GATHER_SAMPLES", 50)  # chunks of 44 samples: 4 batches of 11
+    batches = list(_net._EpochBatches(data, 11, torch.Generator().manual_seed(5), True))
+    assert len(data) % 11 and len(data) > 50  # several chunks, a short last batch
+    sizes = [min(11, len(data) - start) for start in range(0, len(data), 11)]
+    assert [len(y) for _, y in batches] == sizes
+    for key in whole_x:
+        got = torch.cat([x[key] for x, _ in batches])
+        torch.testing.assert_close(got, whole_x[key], rtol=0, atol=0)
+    torch.testing.assert_close(torch.cat([y for _, y in batches]), whole_y, rtol=0, atol=0)

@@ -53,7 +53,7 @@ def test_epoch_samples_carry_their_positive_weight():
     weights = np.array([0.5, 1.0, 2.0, 4.0])
     gen = torch.Generator().manual_seed(0)
     pointwise = _Positives(users, items, csr, 3, False, "cpu", weights)
-    x, y = pointwise.epoch(gen, shuffle=True)
+    x, y = pointwise.gather(*pointwise.epoch(gen, shuffle=True))
     positives = y == 1
     # a positive's weight follows it through the shuffle; negatives weigh 1
     expected = dict(zip(zip(users + 1, items + 1, strict=True), weights, strict=True))
@@ -61,10 +61,11 @@ def test_epoch_samples_carry_their_positive_weight():
     assert [expected[pair] for pair in got] == x["sample_weight"][positives].tolist()
     assert (x["sample_weight"][~positives] == 1).all()
     pairwise = _Positives(users, items, csr, 3, True, "cpu", weights)
-    x, _ = pairwise.epoch(gen, shuffle=True)
+    x, _ = pairwise.gather(*pairwise.epoch(gen, shuffle=True))
     got = zip(x["users"].tolist(), x["items"].tolist(), strict=True)
     assert [expected[pair] for pair in got] == x["sample_weight"].tolist()
-    assert "sample_weight" not in _Positives(users, items, csr, 3, False, "cpu").epoch(gen)[0]
+    unweighted = _Positives(users, items, csr, 3, False, "cpu")
+    assert "sample_weight" not in unweighted.gather(*unweighted.epoch(gen))[0]
 
 
 def _two_phase_histories(n_users=120, n_per_phase=8, seed=0):

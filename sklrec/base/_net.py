@@ -25,15 +25,29 @@ def _permuted(x, y, generator, shuffle):
     return {key: value.index_select(0, perm) for key, value in x.items()}, y.index_select(0, perm)
 
 
+# Samples one gather of a positives epoch makes at a time (a multiple of the batch): an
+# epoch's per-sample tensors exist a chunk at a time, not whole
+_GATHER_SAMPLES = 2**20
+
+
 class _Positives:
     """Training set of positive pairs that draws a fresh epoch of negatives.
 
-    ``epoch(generator, shuffle)`` returns ``(X, y)``: pointwise, the positives
-    and ``n_negatives`` sampled items per positive with 1/0 labels; pairwise,
-    one (user, positive, negative) triple per sampled negative with label 1, to
-    be scored by the difference of the two logits (BPR). With ``weights`` (one
-    per positive), ``X["sample_weight"]`` holds each sample's loss weight: its
-    positive's (negatives weigh 1 in the pointwise loss).
+    ``epoch(generator, shuffle)`` draws the epoch's negatives (one vectorised
+    call) and its sample order, and returns ``({"order": order}, order)``;
+    ``gather(x, y)`` turns a slice of that into the samples ``(X, y)``:
+    pointwise, the positives and ``n_negatives`` sampled items per positive
+    with 1/0 labels; pairwise, one (user, positive, negative) triple per
+    sampled negative with label 1, to be scored by the difference of the two
+    logits (BPR). With ``weights`` (one per positive), ``X["sample_weight"]``
+    holds each sample's loss weight: its positive's (negatives weigh 1 in the
+    pointwise loss). ``gather(*epoch(...))`` is the whole epoch.
+
+    Unshuffled, sample ``j`` belongs to positive ``j % n_positives``: the
+    positives come first (pointwise), then ``n_negatives`` rounds of one
+    negative per positive; a shuffled epoch is that epoch permuted by
+    ``torch.randperm``. Only the order and the epoch's items are kept whole
+    (16 bytes a sample); the batch iterator gathers the rest a chunk at a time.
     """
 
     def __init__(
@@ -49,44 +63,55 @@ class _Positives:
             if weights is None
             else torch.as_tensor(weights, dtype=torch.float32, device=device)
         )
+        self._epoch_items = None
 
     def __len__(self):
         return len(self.users) * (self.n_negatives + (not self.pairwise))
 
     def epoch(self, generator, shuffle=False):
-        # Unshuffled, entry j belongs to positive j % n_positives: the positives come
-        # first (pointwise), then n_negatives rounds of one negative per positive. A
-        # shuffled epoch reads its users and labels through the permutation from the
-        # positives rather than permuting epoch-sized copies (a fifth less time for a
-        # 5M-sample epoch); the draws and the tensors are those of permuting the epoch
+        self._epoch_items = None  # the last epoch's, freed before this one's draw
         negatives = sample_negatives(self.users.repeat(self.n_negatives), self.index, generator)
-        device, n, n_pos = negatives.device, len(self), len(self.users)
+        device, n = negatives.device, len(self)
         if shuffle:
             order = torch.randperm(n, generator=generator, device=device)
         else:
             order = torch.arange(n, device=device)
+        # each sample's item in the unshuffled layout; pairwise, its negative
+        negatives += 1
+        self._epoch_items = negatives if self.pairwise else torch.cat([self.items, negatives])
+        return {"order": order}, order
+
+    def gather(self, x, y=None):
+        """Return the samples at positions ``x["order"]`` of the unshuffled epoch."""
+        order = x["order"]
+        n_pos = len(self.users)
         source = order % n_pos
-        x = {"users": self.users.index_select(0, source) + 1}
+        out = {"users": self.users.index_select(0, source) + 1}
         if self.pairwise:
-            x["items"] = self.items.index_select(0, source)
-            x["neg_items"] = (negatives + 1).index_select(0, order)
-            y = torch.ones(n, device=device)
+            out["items"] = self.items.index_select(0, source)
+            out["neg_items"] = self._epoch_items.index_select(0, order)
             if self.weights is not None:
-                x["sample_weight"] = self.weights.index_select(0, source)
-            return x, y
-        x["items"] = torch.cat([self.items, negatives + 1]).index_select(0, order)
+                out["sample_weight"] = self.weights.index_select(0, source)
+            return out, torch.ones(len(order), device=order.device)
+        out["items"] = self._epoch_items.index_select(0, order)
         y = (order < n_pos).to(torch.float32)
         if self.weights is not None:
-            x["sample_weight"] = torch.where(y > 0, self.weights.index_select(0, source), 1.0)
-        return x, y
+            out["sample_weight"] = torch.where(y > 0, self.weights.index_select(0, source), 1.0)
+        return out, y
+
+
+def _sliced(x, y, start, stop):
+    return {key: value[start:stop] for key, value in x.items()}, y[start:stop]
 
 
 class _EpochBatches:
     """Batches cut from one epoch of tensors; every pass draws a new epoch.
 
     The dataset's ``epoch(generator, shuffle)`` gives the whole epoch. A
-    dataset with a ``batch(x, y)`` method turns each slice into the batch the
-    module sees (the autoencoders densify sparse rows there).
+    dataset with a ``gather(x, y)`` method makes the samples of a slice of it,
+    ``_GATHER_SAMPLES`` at a time (rounded to whole batches); one with a
+    ``batch(x, y)`` method turns each batch's slice into the batch the module
+    sees (the autoencoders densify sparse rows there).
     """
 
     def __init__(self, dataset, batch_size, generator, shuffle):
@@ -98,11 +123,16 @@ class _EpochBatches:
     def __iter__(self):
         x, y = self.dataset.epoch(self.generator, self.shuffle)
         bs = self.batch_size
+        gather = getattr(self.dataset, "gather", None)
         make = getattr(self.dataset, "batch", None)
-        for start in range(0, len(y), bs):
-            x_batch = {key: value[start : start + bs] for key, value in x.items()}
-            y_batch = y[start : start + bs]
-            yield make(x_batch, y_batch) if make is not None else (x_batch, y_batch)
+        chunk = max(len(y), 1) if gather is None else bs * max(1, _GATHER_SAMPLES // bs)
+        for first in range(0, len(y), chunk):
+            x_chunk, y_chunk = _sliced(x, y, first, first + chunk)
+            if gather is not None:
+                x_chunk, y_chunk = gather(x_chunk, y_chunk)
+            for start in range(0, len(y_chunk), bs):
+                x_batch, y_batch = _sliced(x_chunk, y_chunk, start, start + bs)
+                yield make(x_batch, y_batch) if make is not None else (x_batch, y_batch)
 
 
 class _RecNet(NeuralNet):
