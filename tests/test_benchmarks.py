@@ -1,0 +1,137 @@
+"""The benchmark scripts run end to end on small data and print the figures they promise.
+
+They time and size real workloads, so their own numbers are not checked here
+(docs/benchmarks.md holds them); what is checked is that every figure is
+printed, of the right kind, and that the quality figures are the ones the
+library's own metrics give.
+"""
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sklrec import PopularityRecommender
+from sklrec.datasets import make_interactions
+from sklrec.metrics import evaluate_ranking
+from sklrec.model_selection import LeaveLastOut
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """Import a script of benchmarks/ as a module (they import each other by name)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    return importlib.import_module
+
+
+def _json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def _ratings_file(directory, name="ratings.tsv"):
+    X, _ = make_interactions(
+        n_users=60, n_items=200, n_groups=2, interactions_per_user=10, random_state=0
+    )
+    path = directory / name
+    path.write_text("".join(f"{u}\t{i}\t{1 + (u + i) % 5}\t{t}\n" for u, i, t in X))
+    return path, X
+
+
+@pytest.fixture
+def small_throughput_data(bench, monkeypatch):
+    throughput = bench("throughput")
+    for name, value in {"N_USERS": 40, "N_ITEMS": 160, "PER_USER": 12}.items():
+        monkeypatch.setattr(throughput, name, value)
+    return throughput
+
+
+def test_throughput_prints_every_figure(small_throughput_data, capsys):
+    small_throughput_data.main(["--batch-sizes", "64,256", "--repeats", "2"])
+    rows = _json_lines(capsys.readouterr().out)
+    assert rows[0]["benchmark"] == "throughput" and rows[0]["positives"] == 40 * 12
+    per_batch = [row for row in rows if "batch_size" in row and "repeats" in row]
+    assert [row["batch_size"] for row in per_batch] == [64, 256]
+    for row in per_batch:
+        assert (
+            len(row["fit_seconds_each"]) == len(row["hand_written_fused_adam_seconds_each"]) == 2
+        )
+        assert row["fit_over_hand_written_fused_adam"] >= 0
+        assert row["estimator_samples_per_s"] >= 0
+    (defaults,) = [row for row in rows if row.get("defaults")]
+    assert defaults["over_per_sample_dataloader"] >= 0
+    (ranking,) = [row for row in rows if "rank_all_items_all_users_seconds" in row]
+    assert ranking["shape"] == [40, 10]
+
+
+def test_fit_overhead_prints_the_time_outside_the_epoch(
+    small_throughput_data, bench, monkeypatch, capsys
+):
+    overhead = bench("fit_overhead")
+    for name in ("N_USERS", "N_ITEMS", "PER_USER"):
+        monkeypatch.setattr(overhead, name, getattr(small_throughput_data, name))
+    overhead.main(["--repeats", "2", "--batch-size", "256"])
+    (row,) = _json_lines(capsys.readouterr().out)
+    assert row["positives"] == 40 * 12 and len(row["outside_epoch_seconds"]) == 2
+    assert row["outside_epoch_seconds_median"] >= 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads Linux's /proc")
+def test_memory_prints_the_peak_per_positive(bench, capfd):
+    bench("memory").main(["--positives", "2000", "4000", "--batch-size", "1024"])
+    rows = _json_lines(capfd.readouterr().out)  # printed by one child process per size
+    assert [row["positives"] for row in rows] == [2000 + 158, 4000 + 150]  # 166 per user
+    for row in rows:
+        assert row["fit_peak_beyond_input_mib"] >= 0 and row["bytes_per_positive"] >= 0
+        assert row["training_samples"] == row["positives"] * 5
+
+
+def test_ncf_protocol_scores_with_the_library_metrics(bench, tmp_path, capsys):
+    path, X = _ratings_file(tmp_path)
+    ncf = bench("ncf_protocol")
+    ncf.main(["--data", str(path), "--model", "popularity"])
+    (row,) = _json_lines(capsys.readouterr().out)
+    train, test = next(LeaveLastOut(time_column=2).split(X))
+    expected = evaluate_ranking(
+        PopularityRecommender().fit(X[train]), X[test], k=10, n_negatives=99, random_state=0
+    )
+    assert row["n_train"] == len(train) and row["n_test"] == len(test)
+    assert row["HR@10"] == pytest.approx(expected["hit_rate"], abs=5e-5)
+    assert row["NDCG@10"] == pytest.approx(expected["ndcg"], abs=5e-5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--model", "neumf", "--max-epochs", "2", "--trace"],
+        ["--model", "mf", "--max-epochs", "1", "--recency-weights", "2"],
+        ["--model", "gmf", "--max-epochs", "1", "--search-strength", "0,2"],
+    ],
+    ids=["neumf-trace", "recency", "search"],
+)
+def test_ncf_protocol_options_run_on_both_layouts(bench, tmp_path, capsys, options):
+    path, _ = _ratings_file(tmp_path)
+    split = tmp_path / "ncf-official"  # the NCF paper's layout: its own train/test files
+    split.mkdir()
+    rows = path.read_text().splitlines()
+    (split / "ml-1m.train.rating").write_text("\n".join(rows[60:]) + "\n")
+    (split / "ml-1m.test.rating").write_text("\n".join(rows[:60]) + "\n")
+    for data in (path, split):
+        bench("ncf_protocol").main(["--data", str(data), "--threads", "1", *options])
+        (row,) = _json_lines(capsys.readouterr().out)
+        assert 0 <= row["NDCG@10"] <= row["HR@10"] <= 1
+        assert row["fit_seconds"] >= 0
+
+
+def test_rating_protocol_prints_a_row_per_model(bench, tmp_path, capsys):
+    path, _ = _ratings_file(tmp_path)
+    rating = bench("rating_protocol")
+    rating.main(["--data", str(path), "--model", "bias"])
+    rating.main(["--data", str(path), "--model", "mf", "autorec", "--set", "max_epochs=2"])
+    rows = _json_lines(capsys.readouterr().out)
+    assert [row["model"] for row in rows] == ["bias", "mf", "autorec"]
+    for row in rows:
+        assert np.isfinite(row["rmse"]) and 0 < row["mae"] <= row["rmse"]
