@@ -7,7 +7,11 @@ _FIRST_PARAMS = """lr : {lr_type}, default={lr}
     batch_size : {batch_type}, default={batch_size}
         {batch_doc}
     optimizer : str or torch.optim.Optimizer subclass, default="{optimizer}"
-        One of "adam", "adamw", "sgd", "adagrad", "rmsprop", or a class.
+        One of "adam", "adamw", "sgd", "adagrad", "rmsprop", or a class. A
+        class that takes no ``weight_decay`` argument, such as
+        ``torch.optim.LBFGS`` (which also wants whole-data batches), needs
+        ``weight_decay=0`` unless the model applies the penalty itself
+        (``MFRegressor``).
     weight_decay : float, default={weight_decay}
         {weight_decay_doc}
     lr_schedule : {{"cosine", "constant"}}, default="cosine"

@@ -222,9 +222,12 @@ class MFRegressor(TorchRegressor):
             "embedding_dim": self.embedding_dim,
         }
 
-    def _net_extra(self):
+    def _optimizer_weight_decay(self):
         # the penalty acts on the rows each batch uses, not through the optimizer
-        return {"l2": self.weight_decay, "optimizer__weight_decay": 0.0}
+        return 0.0
+
+    def _net_extra(self):
+        return {"l2": self.weight_decay}
 
     def _training_data(self, user_index, item_index, ratings, device):
         return _Ratings(user_index, item_index, ratings - self.global_mean_, device)

@@ -24,6 +24,10 @@ def _bad_fits(X):
         "infinite y": ((X, np.r_[np.inf, y[1:]]), "infinity"),
         "NaN user id": ((np.r_[[[np.nan, 1, 0]], X.astype(float)],), "NaN or infinite"),
         "mixed id kinds": ((np.array([[1, "a", 0], ["b", "a", 1]], dtype=object),), "one kind"),
+        "ragged rows": (
+            ([[*X[0]], [*X[1, :2]], [*X[2]]],),
+            r"rows must all have the same length; row 0 has 3 values but rows \[1\] have \[2\]",
+        ),
         "missing string id": (
             (np.array([["a", "x", 0], [None, "y", 1], ["b", np.nan, 2]], dtype=object),),
             r"user ids contain missing values \(None, NaN or NA; rows \[1\]\)",
@@ -135,6 +139,10 @@ def test_recommend_arguments(est, interactions):
         ({"batch_size": 0}, "batch_size must be"),
         ({"n_negatives": 0}, "n_negatives must be"),
         ({"optimizer": "lbfgs-ish"}, "optimizer must be"),
+        (
+            {"optimizer": torch.optim.LBFGS, "weight_decay": 0.1},
+            "optimizer LBFGS takes no weight_decay; pass weight_decay=0",
+        ),
         ({"callbacks": "print_log"}, "callbacks must be None or a list"),
         ({"callbacks": [print]}, "callbacks must hold skorch Callback"),
         ({"callbacks": [("log", 3)]}, r"\(name, callback\) pairs; got \('log', 3\)"),
@@ -146,6 +154,28 @@ def test_bad_parameters(est, params, match, interactions):
     X, _ = interactions
     with pytest.raises(ValueError, match=match):
         clone(est).set_params(**params).fit(X)
+
+
+@pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)
+def test_an_optimizer_without_weight_decay_trains(est, interactions):
+    # LBFGS takes no weight_decay and evaluates a closure (skorch's own train
+    # step); it needs whole-data batches
+    X, _ = interactions
+    model = clone(est).set_params(
+        optimizer=torch.optim.LBFGS, weight_decay=0, lr=0.1, batch_size=len(X) * 5
+    )
+    model.fit(X)
+    assert type(model.net_.optimizer_) is torch.optim.LBFGS
+    losses = model.net_.history[:, "train_loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_adamw_gets_the_weight_decay_asked_for(interactions):
+    # AdamW's own default is 0.01: the estimator's value must reach it, 0 included
+    X, _ = interactions
+    for decay in (0.0, 0.3):
+        model = clone(ESTIMATORS[3]).set_params(optimizer="adamw", weight_decay=decay).fit(X)
+        assert model.net_.optimizer_.defaults["weight_decay"] == decay
 
 
 def test_a_users_lr_scheduler_alone_sets_the_rate(interactions):

@@ -407,6 +407,24 @@ def test_bad_module_sizes_name_themselves(est, name, value, small):
 
 
 @pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_an_optimizer_without_weight_decay(est, ratings):
+    # LBFGS takes no weight_decay and needs whole-data batches
+    X, _, y, _ = ratings
+    model = clone(est).set_params(optimizer=torch.optim.LBFGS, lr=0.1, batch_size=len(X))
+    if isinstance(est, MFRegressor):
+        # its weight_decay is a penalty on the rows a batch uses, not the optimizer's
+        model.fit(X, y)
+        assert model.net_.l2 == est.weight_decay
+    else:
+        with pytest.raises(ValueError, match="LBFGS takes no weight_decay"):
+            model.fit(X, y)
+        model.set_params(weight_decay=0).fit(X, y)
+    assert type(model.net_.optimizer_) is torch.optim.LBFGS
+    losses = model.net_.history[:, "train_loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
 def test_partial_fit_adds_one_epoch_and_updates_ratings(est, small):
     X, y = small
     model = clone(est).partial_fit(X, y)

@@ -52,12 +52,15 @@ class _InteractionEstimator(BaseEstimator):
             # keep ints and strings of a list of tuples apart (np.asarray would
             # turn a (1, "a") row into ("1", "a"))
             rows = list(X)
-            arr = np.empty((len(rows), len(rows[0]) if np.ndim(rows[0]) else 1), dtype=object)
-            try:
-                arr[:] = rows
-            except ValueError as exc:
-                raise ValueError(f"X rows must all have the same length: {exc}") from None
-            X = arr
+            widths = np.array([len(row) if np.ndim(row) else 1 for row in rows])
+            ragged = np.flatnonzero(widths != widths[0])
+            if len(ragged):
+                raise ValueError(
+                    f"X rows must all have the same length; row 0 has {widths[0]} values "
+                    f"but rows {show_ids(ragged)} have {show_ids(widths[ragged])}"
+                )
+            X = np.empty((len(rows), widths[0]), dtype=object)
+            X[:] = rows
         return validate_data(
             self,
             numpy_columns(X),

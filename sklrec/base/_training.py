@@ -7,6 +7,7 @@
 """
 
 import functools
+import inspect
 
 import numpy as np
 import torch
@@ -60,6 +61,13 @@ def _fused_available(optimizer, device_type):
     except (RuntimeError, TypeError, ValueError):
         return False
     return True
+
+
+@functools.cache
+def _takes_weight_decay(optimizer):
+    """Whether the optimizer class ``optimizer`` takes a ``weight_decay`` argument."""
+    params = inspect.signature(optimizer).parameters.values()
+    return any(p.name == "weight_decay" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _silent(*args, **kwargs):
@@ -124,7 +132,12 @@ class _TorchTraining:
             )
         check_real(self.lr, "lr", 0, auto=auto)
         check_real(self.weight_decay, "weight_decay", 0, low_closed=True)
-        self._optimizer_class()
+        optimizer = self._optimizer_class()
+        if self._optimizer_weight_decay() and not _takes_weight_decay(optimizer):
+            raise ValueError(
+                f"optimizer {optimizer.__name__} takes no weight_decay; pass weight_decay=0 "
+                "or an optimizer that takes one"
+            )
         return check_device(self.device)
 
     def _optimizer_class(self):
@@ -138,11 +151,23 @@ class _TorchTraining:
             f"subclass; got {opt!r}"
         )
 
+    def _optimizer_weight_decay(self):
+        """Return the L2 penalty handed to the optimizer (0 where the model applies its own)."""
+        return self.weight_decay
+
     def _optimizer_kwargs(self, device, opt):
-        """Extra arguments of optimizer ``opt``: the fused kernel of Adam where torch has one."""
+        """Return the arguments of optimizer ``opt``.
+
+        Its weight decay where it takes one, and the fused kernel of Adam where
+        torch has one.
+        """
+        kwargs = {}
+        if _takes_weight_decay(opt):
+            # always passed where taken: AdamW's own default is not 0
+            kwargs["optimizer__weight_decay"] = self._optimizer_weight_decay()
         if opt in (torch.optim.Adam, torch.optim.AdamW) and _fused_available(opt, device.type):
-            return {"optimizer__fused": True}
-        return {}
+            kwargs["optimizer__fused"] = True
+        return kwargs
 
     def _schedule_callbacks(self, n_samples):
         """Return the cosine learning-rate schedule of a full ``fit`` (stepped every batch)."""
@@ -170,7 +195,6 @@ class _TorchTraining:
         batch_size = self._batch_size(n_samples)
         return dict(
             optimizer=optimizer,
-            optimizer__weight_decay=self.weight_decay,
             **self._optimizer_kwargs(device, optimizer),
             lr=self._lr(batch_size),
             max_epochs=self.max_epochs,
