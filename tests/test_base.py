@@ -252,14 +252,16 @@ def test_partial_fit_adds_one_epoch(est, interactions):
 
 
 @pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)
-def test_history_has_one_row_per_epoch_and_no_batch_rows(est, interactions):
+def test_history_has_one_row_per_epoch_and_one_batch_row_each(est, interactions):
     X, _ = interactions
     model = clone(est).set_params(max_epochs=4).fit(X)
     hist = model.net_.history
+    n_samples, batch = len(X) * 5, model.net_.batch_size
     assert len(hist) == 4
-    assert all(row["batches"] == [] for row in hist)
+    # the latest batch's size only: no row per batch, no loss per batch
+    assert all(row["batches"] == [{"train_batch_size": n_samples % batch}] for row in hist)
     assert np.isfinite(hist[:, "train_loss"]).all()
-    assert hist[-1, "train_batch_count"] == int(np.ceil(len(X) * 5 / model.net_.batch_size))
+    assert hist[-1, "train_batch_count"] == int(np.ceil(n_samples / batch))
 
 
 def test_every_batch_trains_in_training_mode(interactions):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone, is_regressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from skorch.callbacks import Checkpoint, ProgressBar
 from skorch.exceptions import DeviceWarning
 
 import sklrec
@@ -175,6 +176,31 @@ def test_a_cuda_model_serves_on_a_machine_without_cuda(est, interactions):
     with pytest.raises(ValueError, match="CUDA is not available"):
         served.partial_fit(X, y)
     np.testing.assert_array_equal(served.predict(X), before)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS[:4] + REGRESSORS[:4], ids=_name)
+def test_skorch_checkpoint_and_progress_bar(est, interactions, tmp_path, capsys):
+    # both read the history's latest batch row; the checkpoint monitors the flag
+    # skorch's own loss scoring sets
+    X, _ = interactions
+    y = 1.0 + np.arange(len(X)) % 5 if is_regressor(est) else None
+    checkpoint = Checkpoint(
+        dirname=tmp_path, monitor="train_loss_best", f_params="{last_epoch[epoch]}.pt"
+    )
+    bar = ProgressBar(batches_per_epoch="count")
+    model = clone(est).set_params(callbacks=[checkpoint, bar], max_epochs=3).fit(X, y)
+    assert "it/s" in capsys.readouterr().err
+    losses = model.net_.history[:, "train_loss"]
+    best = [loss < min(losses[:epoch], default=np.inf) for epoch, loss in enumerate(losses)]
+    assert model.net_.history[:, "train_loss_best"] == best
+    saved_epochs = {path.name for path in tmp_path.iterdir() if path.name[0].isdigit()}
+    assert saved_epochs == {f"{epoch + 1}.pt" for epoch in np.flatnonzero(best)}
+    # the latest checkpoint holds the weights of the best epoch, here the last
+    assert best[-1]
+    saved = torch.load(tmp_path / "3.pt", weights_only=True)
+    fitted = model.net_.module_.state_dict()
+    assert saved.keys() == fitted.keys()
+    assert all(torch.equal(saved[key], fitted[key]) for key in saved)
 
 
 def test_same_random_state_same_model(estimator, interactions):

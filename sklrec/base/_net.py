@@ -140,8 +140,9 @@ class _RecNet(NeuralNet):
 
     * ``get_iterator`` cuts batches from whole-epoch tensors on the device
       (no per-sample ``Dataset``); ``iterator_train__seed`` seeds the draw.
-    * the loss is summed on the device and read once per epoch, and no
-      per-batch history rows are kept (they would bloat every pickle).
+    * the loss is summed on the device and read once per epoch, and an
+      epoch keeps one batch row (the latest batch's size), not one per batch
+      (they would bloat every pickle).
     * a pairwise batch (with ``neg_items``) is scored by the difference of
       the positive and negative logits.
     """
@@ -183,6 +184,10 @@ class _RecNet(NeuralNet):
         )
         total = torch.zeros((), device=self.device)
         n_samples = n_batches = 0
+        # one batch row an epoch, holding the latest batch's size: skorch's Checkpoint,
+        # ProgressBar and loggers read history[-1, "batches", -1]; a row per batch
+        # would bloat every pickle, and a loss per batch would sync the device
+        self.history.new_batch()
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
@@ -190,8 +195,14 @@ class _RecNet(NeuralNet):
             total.add_(step["loss"].detach(), alpha=size)
             n_samples += size
             n_batches += 1
+            self.history.record_batch(prefix + "_batch_size", size)
             self.notify("on_batch_end", batch=batch, training=training, **step)
-        self.history.record(prefix + "_loss", (total / max(n_samples, 1)).item())
+        loss = (total / max(n_samples, 1)).item()
+        # "<prefix>_loss_best" as skorch's own loss scoring records it (Checkpoint and
+        # EarlyStopping can monitor it)
+        earlier = [row[prefix + "_loss"] for row in self.history[:-1] if prefix + "_loss" in row]
+        self.history.record(prefix + "_loss", loss)
+        self.history.record(prefix + "_loss_best", not earlier or loss < min(earlier))
         self.history.record(prefix + "_batch_count", n_batches)
 
     def train_step(self, batch, **fit_params):
