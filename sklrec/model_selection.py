@@ -168,6 +168,11 @@ class LeaveLastOut(_Splitter):
         _, position, length = _user_timelines(X, self.time_column)
         from_end = length - position  # 1 for a user's last row, 2 for the one before...
         test = (from_end <= self.n_test) & (length > self.n_test)
+        if not test.any():
+            raise ValueError(
+                f"no user has more than n_test={self.n_test} interactions, so the test part "
+                "would be empty; lower n_test"
+            )
         yield np.flatnonzero(~test), np.flatnonzero(test)
 
 
@@ -204,6 +209,10 @@ class UserHoldout(_Splitter):
         n = len(users)
         counts = np.bincount(users)
         n_test = np.where(counts > 1, np.clip(np.rint(counts * size), 1, counts - 1), 0)
+        if not n_test.any():
+            raise ValueError(
+                "no user has two or more interactions, so the test part would be empty"
+            )
         rng = check_random_state(self.random_state)
         for _ in range(n_splits):
             order = np.lexsort((rng.random(n), users))

@@ -94,6 +94,19 @@ def test_bad_parameters(cv, match):
         next(cv.split(X))
 
 
+@pytest.mark.parametrize(
+    "cv, match",
+    [
+        (LeaveLastOut(n_test=3), "no user has more than n_test=3 interactions"),
+        (UserHoldout(), "no user has two or more interactions"),
+    ],
+)
+def test_per_user_splits_refuse_an_empty_test_part(cv, match):
+    # users 1 and 2 have three rows each, user 3 one
+    with pytest.raises(ValueError, match=match):
+        next(cv.split(X if isinstance(cv, LeaveLastOut) else X[[0, 2, 5]]))
+
+
 def test_temporal_split_needs_two_rows():
     with pytest.raises(ValueError, match="at least 2 rows to split; got 1"):
         next(TemporalSplit().split(X[:1]))
