@@ -203,6 +203,39 @@ def test_skorch_checkpoint_and_progress_bar(est, interactions, tmp_path, capsys)
     assert all(torch.equal(saved[key], fitted[key]) for key in saved)
 
 
+def _bigger(est):
+    """One of ``est``'s module sizes and a larger value of it."""
+    params = est.get_params()
+    for name in ("embedding_dim", "hidden_units"):
+        if name in params:
+            return name, params[name] + 2
+    return "hidden_dims", tuple(size + 2 for size in params["hidden_dims"])
+
+
+@pytest.mark.parametrize("est", ESTIMATORS[:4] + REGRESSORS[:4], ids=_name)
+def test_partial_fit_refuses_a_changed_size_and_takes_the_current_decay(est, interactions):
+    X, _ = interactions
+    y = 1.0 + np.arange(len(X)) % 5 if is_regressor(est) else None
+    model = clone(est).fit(X, y)
+    before = model.predict(X)
+    name, value = _bigger(est)
+    model.set_params(**{name: value})
+    # named as the module has it (AutoRec's hidden_units is its hidden_dims)
+    with pytest.raises(ValueError, match=r"size changed since fit \((hidden_dims|embedding_d)"):
+        model.partial_fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert len(model.net_.history) == est.max_epochs
+    # lr and weight decay are read afresh, as a manual schedule would set them
+    model.set_params(**{name: getattr(est, name)}, weight_decay=0.25, lr=0.125)
+    model.partial_fit(X, y)
+    group = model.net_.optimizer_.param_groups[0]
+    assert group["lr"] == 0.125
+    if isinstance(est, MFRegressor):  # the penalty it applies itself
+        assert (group["weight_decay"], model.net_.l2) == (0, 0.25)
+    else:
+        assert group["weight_decay"] == 0.25
+
+
 def test_same_random_state_same_model(estimator, interactions):
     X, _ = interactions
     a = clone(estimator).fit(X).predict(X)

@@ -172,10 +172,6 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
     def _training_data(self, user_index, item_index, ratings, device):
         raise NotImplementedError
 
-    def _net_extra(self):
-        """Return extra constructor arguments of the net."""
-        return {}
-
     def _check_params(self):
         super()._check_params()
         if not isinstance(self.early_stopping, (bool, np.bool_)):
@@ -244,6 +240,8 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         The ids of ``X`` must have been seen in the first fit; its ratings
         join ``interactions_`` (replacing earlier ratings of the same pairs).
         Optuna's pruning calls this once per step.
+        ``lr`` and ``weight_decay`` take their current values; the module's
+        sizes and the batch size stay those of ``fit`` (a changed size raises).
 
         Parameters
         ----------
@@ -257,6 +255,7 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         if not hasattr(self, "net_"):
             return self._fit(X, y, epochs=1)
         self._check_params()
+        self._check_fitted_module()
         X = self._check_X(X, reset=False)
         y = self._check_y(X, y)
         users, items = self._known_ids(X)

@@ -246,10 +246,41 @@ class _TorchTraining:
             ]
         return net
 
+    def _net_extra(self):
+        """Return extra constructor arguments of the net (training settings)."""
+        return {}
+
+    def _check_fitted_module(self):
+        """Raise if a parameter that sized ``net_``'s module changed since ``fit``.
+
+        ``partial_fit`` goes on training the fitted module, so a changed size
+        would otherwise be ignored without a word.
+        """
+        _, kwargs = self._module_params()
+        changed = [
+            f"{name} {getattr(self.net_, 'module__' + name)!r} -> {value!r}"
+            for name, value in kwargs.items()
+            if getattr(self.net_, "module__" + name, value) != value
+        ]
+        if changed:
+            raise ValueError(
+                f"the model's size changed since fit ({', '.join(changed)}); partial_fit "
+                "goes on training the fitted model: call fit to build one of the new size"
+            )
+
     def _continue(self, data, epochs=1):
-        """Train ``net_`` ``epochs`` more epochs at constant ``lr`` (``partial_fit``)."""
+        """Train ``net_`` ``epochs`` more epochs at constant ``lr`` (``partial_fit``).
+
+        ``lr``, ``weight_decay`` and the net's other training settings
+        (``_net_extra``) take their current values; the batch size is the
+        fitted net's.
+        """
         for group in self.net_.optimizer_.param_groups:  # no schedule outside fit
             group["lr"] = self._lr(self.net_.batch_size)
+            if "weight_decay" in group:
+                group["weight_decay"] = self._optimizer_weight_decay()
+        for name, value in self._net_extra().items():
+            setattr(self.net_, name, value)
         with seeded(self._seed + len(self.net_.history), self.net_.device):
             self._run(self.net_, data, epochs=epochs)
 
@@ -407,6 +438,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
 
         The ids of ``X`` must have been seen in the first fit; its positives
         join ``interactions_``. Optuna's pruning calls this once per step.
+        ``lr`` and ``weight_decay`` take their current values; the module's
+        sizes and the batch size stay those of ``fit`` (a changed size raises).
 
         Parameters
         ----------
@@ -422,6 +455,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         if not hasattr(self, "net_"):
             return self._fit(X, y, epochs=1, sample_weight=sample_weight)
         self._check_params()
+        self._check_fitted_module()
         device = self.net_.device
         X = self._check_X(X, reset=False)
         positive = self._positive_rows(X, y)
