@@ -127,11 +127,17 @@ def plain_column(column):
 
     pandas' extension dtypes become their NumPy counterparts: nullable integers
     and floats become ``int64`` or ``float64`` (missing values as NaN, which the
-    id checks then name), categories their categories' values, and zoned
-    timestamps UTC ``datetime64``.
+    id checks then name), categories their categories' values, zoned
+    timestamps UTC ``datetime64``, and periods their ordinals (``int64``, in
+    the periods' order; ``float64`` with NaN where one is missing).
     """
     if getattr(column.dtype, "tz", None) is not None:
         column = column.dt.tz_convert(None)
+    if type(column.dtype).__name__ == "PeriodDtype":
+        ordinals = column.array.asi8
+        if column.hasnans:
+            return np.where(column.isna().to_numpy(), np.nan, ordinals)
+        return ordinals
     if hasattr(column.dtype, "numpy_dtype") and column.hasnans:
         # nullable numbers holding NA: pandas 2.0 gives objects holding pd.NA here, 3.1 NaN
         return column.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -36,7 +36,9 @@ def test_time_columns_of_datetime_dtypes_split_as_their_ticks():
     users = np.repeat(np.arange(8), 5)
     frame = pd.DataFrame({"user": users, "item": np.arange(40), "ts": seconds})
     stamps = pd.to_datetime(seconds, unit="s")
-    for times in (stamps, stamps.tz_localize("Europe/Paris"), pd.array(seconds, dtype="Int64")):
+    hours = pd.PeriodIndex(stamps, freq="h")  # one hour apart: the order of the seconds
+    zoned = stamps.tz_localize("Europe/Paris")
+    for times in (stamps, zoned, pd.array(seconds, dtype="Int64"), hours):
         timed = frame.assign(ts=times)
         for cv in (LeaveLastOut(n_test=2, time_column="ts"), TemporalSplit(time_column=2)):
             pairs = zip(cv.split(frame), cv.split(timed), strict=True)
@@ -53,6 +55,8 @@ def test_time_columns_of_datetime_dtypes_split_as_their_ticks():
     for cv in (LeaveLastOut(time_column="ts"), TemporalSplit(time_column="ts")):
         with pytest.raises(ValueError, match=r"time column contains NaN in rows \[5\]"):
             next(cv.split(missing))
+        with pytest.raises(ValueError, match=r"time column contains NaN in rows \[3\]"):
+            next(cv.split(frame.assign(ts=hours.where(np.arange(40) != 3))))
 
 
 def test_user_holdout_per_user_fraction_and_seed():
