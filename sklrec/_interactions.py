@@ -80,6 +80,8 @@ def as_id_column(values, name):
                     f"{show_ids(np.flatnonzero(missing))})"
                 )
             shown = sorted(k.__name__ for k in kinds)
+            if len(shown) == 1:
+                raise ValueError(f"{name} ids must be numbers or strings; got {shown[0]} objects")
             raise ValueError(
                 f"{name} ids must all be of one kind (all numbers or all strings); "
                 f"got a mix of {shown}"

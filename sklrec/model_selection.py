@@ -7,8 +7,10 @@ per-user splitters (a test row of a user the model has never seen would
 measure cold start, not ranking).
 """
 
+import datetime
 import inspect
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -50,12 +52,31 @@ def _order_key(X, time_column):
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        values = as_id_column(values, "time")
+        values = _time_objects(values)
     if values.dtype.kind == "f" and np.isnan(values).any():
         raise ValueError(
             f"the time column contains NaN in rows {show_ids(np.flatnonzero(np.isnan(values)))}"
         )
     return values
+
+
+def _time_objects(values):
+    """Return the sort key of a time column that is not numeric.
+
+    Dates and datetimes give their ticks (zoned ones in UTC), strings themselves.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "O" and len(values):
+        if all(isinstance(v, datetime.date) for v in values):
+            with warnings.catch_warnings():  # numpy's note that zoned times become UTC
+                warnings.simplefilter("ignore", UserWarning)
+                return values.astype("datetime64[us]").view(np.int64)
+    try:
+        return as_id_column(values, "time")
+    except ValueError as exc:
+        raise ValueError(
+            f"the time column must hold numbers, dates, datetimes or strings: {exc}"
+        ) from None
 
 
 def _n_rows(X):

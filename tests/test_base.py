@@ -24,6 +24,10 @@ def _bad_fits(X):
         "infinite y": ((X, np.r_[np.inf, y[1:]]), "infinity"),
         "NaN user id": ((np.r_[[[np.nan, 1, 0]], X.astype(float)],), "NaN or infinite"),
         "mixed id kinds": ((np.array([[1, "a", 0], ["b", "a", 1]], dtype=object),), "one kind"),
+        "ids that are tuples": (
+            ([[(1,), *X[0, 1:]], [(2,), *X[1, 1:]]],),
+            "user ids must be numbers or strings; got tuple objects",
+        ),
         "ragged rows": (
             ([[*X[0]], [*X[1, :2]], [*X[2]]],),
             r"rows must all have the same length; row 0 has 3 values but rows \[1\] have \[2\]",

@@ -59,6 +59,25 @@ def test_time_columns_of_datetime_dtypes_split_as_their_ticks():
             next(cv.split(frame.assign(ts=hours.where(np.arange(40) != 3))))
 
 
+def test_time_columns_of_date_objects():
+    import datetime
+
+    day = datetime.date(2020, 1, 1)
+    at = [day, day.replace(day=3), day.replace(day=2), day, day.replace(day=5)]
+    # a zoned datetime counts in UTC: 02:00 in UTC+3 is 23:00 the day before
+    at[3] = datetime.datetime(2020, 1, 2, 2, tzinfo=datetime.timezone(datetime.timedelta(hours=3)))
+    rows = [[1, "a"], [1, "b"], [2, "a"], [2, "b"], [3, "c"]]
+    X = [[*row, when] for row, when in zip(rows, at, strict=True)]
+    _, test = next(LeaveLastOut(time_column=2).split(X))
+    assert test.tolist() == [1, 2]
+    X[0][2] = (2020, 1, 1)
+    with pytest.raises(ValueError, match="time column must hold numbers, dates, datetimes or str"):
+        next(LeaveLastOut(time_column=2).split(X))
+    X[0][2] = None
+    with pytest.raises(ValueError, match=r"missing values \(None, NaN or NA; rows \[0\]\)"):
+        next(TemporalSplit(time_column=2).split(X))
+
+
 def test_user_holdout_per_user_fraction_and_seed():
     rng = np.random.default_rng(0)
     users = np.repeat(np.arange(20), rng.integers(1, 12, size=20))

@@ -30,6 +30,11 @@ _HANDLE_UNKNOWN = ("warn", "ignore", "error")
 _SCORE_BUDGET = 2**25
 
 
+def _row_width(row):
+    """Values in one row of a list ``X``; None for a scalar (no row at all)."""
+    return None if isinstance(row, (str, bytes)) or not hasattr(row, "__len__") else len(row)
+
+
 class _InteractionEstimator(BaseEstimator):
     """Validation of interaction-form input and the raw-id maps ``users_`` / ``items_``."""
 
@@ -48,11 +53,16 @@ class _InteractionEstimator(BaseEstimator):
                 "Sparse X (the matrix form, one row per user) is not supported yet; pass "
                 "interactions: one (user id, item id, ...) row per sample"
             )
-        if isinstance(X, (list, tuple)) and len(X) and not hasattr(X[0], "__array__"):
+        if (
+            isinstance(X, (list, tuple))
+            and len(X)
+            and not hasattr(X[0], "__array__")
+            and _row_width(X[0]) is not None
+        ):
             # keep ints and strings of a list of tuples apart (np.asarray would
             # turn a (1, "a") row into ("1", "a"))
             rows = list(X)
-            widths = np.array([len(row) if np.ndim(row) else 1 for row in rows])
+            widths = np.array([1 if w is None else w for w in map(_row_width, rows)])
             ragged = np.flatnonzero(widths != widths[0])
             if len(ragged):
                 raise ValueError(
