@@ -30,7 +30,7 @@ def _status_kib(field):
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def _one(positives, device, batch_size):
+def _one(positives, device, batch_size, early_stopping):
     import torch
 
     from sklrec import NeuMFRecommender
@@ -42,7 +42,7 @@ def _one(positives, device, batch_size):
         random_state=0,
     )  # fmt: skip
     model = NeuMFRecommender(
-        batch_size=batch_size, max_epochs=1, early_stopping=False, device=device,
+        batch_size=batch_size, max_epochs=1, early_stopping=early_stopping, device=device,
         random_state=0,
     )  # fmt: skip
     model.fit(X[:2000])  # imports, allocator pools and first kernels
@@ -68,6 +68,7 @@ def _one(positives, device, batch_size):
         "device": device,
         "positives": len(X),
         "batch_size": batch_size,
+        "early_stopping": early_stopping,
         "training_samples": len(X) * 5,
         "fit_peak_beyond_input_mib": round(extra / 2**20, 1),
         "bytes_per_positive": round(extra / len(X), 1),
@@ -80,15 +81,18 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=8192)
     parser.add_argument("--positives", type=int, nargs="+", default=[1_000_000, 4_000_000])
+    parser.add_argument("--early-stopping", action="store_true")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(_one(args.one, args.device, args.batch_size)), flush=True)
+        one = _one(args.one, args.device, args.batch_size, args.early_stopping)
+        print(json.dumps(one), flush=True)
         return
     for positives in args.positives:
         # a fresh process per size, so that one size's peak cannot hide another's
         command = [sys.executable, __file__, "--one", str(positives), "--device", args.device]
         command += ["--batch-size", str(args.batch_size)]
+        command += ["--early-stopping"] * args.early_stopping
         subprocess.run(command, check=True)
 
 

@@ -174,3 +174,19 @@ def seeded(seed, device):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+# Floats one scoring chunk may hold (128 MiB of float32): pairs x floats per pair
+_SCORE_BUDGET = 2**25
+
+
+def pairs_per_chunk(floats_per_pair):
+    """Return the pairs one scoring call may take, holding at most ``_SCORE_BUDGET`` floats."""
+    return max(1, _SCORE_BUDGET // max(1, floats_per_pair))
+
+
+def scored_in_chunks(score, users, items, floats_per_pair):
+    """Return ``score(users, items)`` of aligned index tensors, scored a chunk at a time."""
+    step = pairs_per_chunk(floats_per_pair)
+    parts = [score(users[s : s + step], items[s : s + step]) for s in range(0, len(users), step)]
+    return torch.cat(parts)

@@ -4,9 +4,8 @@ import numpy as np
 import torch
 
 from ._docs import fill_doc
-from ._utils import check_int, check_real
+from ._utils import check_int, check_real, pairs_per_chunk
 from .base import TorchRegressor
-from .base._estimators import _SCORE_BUDGET
 from .base._net import _AutoEncoderNet, _SparseRows
 from .modules.autoencoder import ACTIVATIONS, AutoEncoder
 
@@ -102,7 +101,7 @@ class _AutoEncoderRegressor(TorchRegressor):
         unique, starts = np.unique(rows[order], return_index=True)
         ends = np.append(starts[1:], len(rows))
         out = np.empty(len(rows))
-        step = max(1, _SCORE_BUDGET // matrix.shape[1])
+        step = pairs_per_chunk(matrix.shape[1])
         module = self._module()
         with torch.inference_mode():
             for a in range(0, len(unique), step):

@@ -3,6 +3,7 @@
 import torch
 
 from ._docs import EMBEDDING_WEIGHT_DECAY_DOC, fill_doc
+from ._utils import scored_in_chunks
 from .base import TorchRecommender, TorchRegressor
 from .base._net import _PenalisedNet, _Ratings
 from .modules.mf import MatrixFactorization
@@ -233,9 +234,9 @@ class MFRegressor(TorchRegressor):
         return _Ratings(user_index, item_index, ratings - self.global_mean_, device)
 
     def _predict_pairs(self, users, items):
-        module, step = self._module(), 1 << 18  # pairs per chunk
+        module = self._module()
         u = torch.as_tensor(users, device=self._device)
         i = torch.as_tensor(items, device=self._device)
         with torch.inference_mode():
-            parts = [module(u[s : s + step], i[s : s + step]) for s in range(0, len(u), step)]
-        return torch.cat(parts).double().cpu().numpy() + self.global_mean_
+            scored = scored_in_chunks(module, u, i, getattr(module, "forward_width", 1))
+        return scored.double().cpu().numpy() + self.global_mean_

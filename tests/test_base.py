@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
+from sklearn.base import clone, is_regressor
 from skorch.callbacks import Callback, LRScheduler
 
 from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.callbacks import RankingScoring
 
-from .test_common import ESTIMATORS, _name, bad_module_sizes, cpu_twin
+from .test_common import ESTIMATORS, REGRESSORS, _name, bad_module_sizes, cpu_twin
 
 TORCH_ESTIMATORS = ESTIMATORS[:4]
 
@@ -459,3 +459,43 @@ def test_batches_gathered_a_chunk_at_a_time_are_the_epochs(pairwise, monkeypatch
         got = torch.cat([x[key] for x, _ in batches])
         torch.testing.assert_close(got, whole_x[key], rtol=0, atol=0)
     torch.testing.assert_close(torch.cat([y for _, y in batches]), whole_y, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS + REGRESSORS[:4], ids=_name)
+def test_scoring_in_small_chunks_changes_nothing(est, interactions, monkeypatch):
+    # predict, recommend and both evaluations score pairs a chunk at a time, sized by
+    # the floats a pair holds; a budget of a few pairs per chunk must give the same
+    # figures as one chunk, and no call may take more pairs than the budget allows
+    import sklrec._utils
+    from sklrec.metrics import evaluate_ranking
+
+    X, _ = interactions
+    y = 1.0 + np.arange(len(X)) % 5 if is_regressor(est) else None
+    model = clone(est).fit(X, y)
+
+    def figures():
+        out = [model.predict(X)]
+        if not is_regressor(model):
+            out.append(model.recommend(X[:5, 0], k=4))
+            for n_neg in (None, 5):
+                got = evaluate_ranking(model, X[::7], n_negatives=n_neg, metrics=("ndcg",))
+                out.append(np.array(list(got.values())))
+        return out
+
+    whole = figures()
+    assert sklrec._utils.pairs_per_chunk(1) >= len(X) * 30  # the default: one chunk here
+    monkeypatch.setattr(sklrec._utils, "_SCORE_BUDGET", 300)
+    sizes = []
+    module = getattr(getattr(model, "net_", None), "module_", None)
+    if module is not None and hasattr(module, "forward_width"):
+        forward = module.forward
+
+        def counted(users, items, *args, **kwargs):  # pairs: the broadcast shape
+            sizes.append(torch.broadcast_shapes(users.shape, items.shape).numel())
+            return forward(users, items, *args, **kwargs)
+
+        monkeypatch.setattr(module, "forward", counted)
+    for before, after in zip(whole, figures(), strict=True):
+        np.testing.assert_allclose(after, before, rtol=1e-6)
+    if sizes:
+        assert len(sizes) > 3 and max(sizes) <= max(1, 300 // module.forward_width) * 6

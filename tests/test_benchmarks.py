@@ -80,11 +80,14 @@ def test_fit_overhead_prints_the_time_outside_the_epoch(
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads Linux's /proc")
-def test_memory_prints_the_peak_per_positive(bench, capfd):
-    bench("memory").main(["--positives", "2000", "4000", "--batch-size", "1024"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_memory_prints_the_peak_per_positive(bench, capfd, early_stopping):
+    args = ["--positives", "2000", "4000", "--batch-size", "1024"]
+    bench("memory").main(args + ["--early-stopping"] * early_stopping)
     rows = _json_lines(capfd.readouterr().out)  # printed by one child process per size
     assert [row["positives"] for row in rows] == [2000 + 158, 4000 + 150]  # 166 per user
     for row in rows:
+        assert row["early_stopping"] is early_stopping
         assert row["fit_peak_beyond_input_mib"] >= 0 and row["bytes_per_positive"] >= 0
         assert row["training_samples"] == row["positives"] * 5
 

@@ -22,12 +22,10 @@ from .._interactions import (
     show_ids,
     unique_inverse,
 )
-from .._utils import check_int, keep_state_on_error
+from .._utils import check_int, keep_state_on_error, pairs_per_chunk, scored_in_chunks
 from ..metrics import evaluate_ranking
 
 _HANDLE_UNKNOWN = ("warn", "ignore", "error")
-# Floats one scoring chunk may hold: users x items x per-pair width.
-_SCORE_BUDGET = 2**25
 
 
 def _row_width(row):
@@ -225,6 +223,11 @@ class BaseRecommender(_InteractionEstimator):
         return torch.device("cpu")
 
     def _pair_width(self):
+        """Floats ``_score_all`` holds per (user, item) pair (sizes its chunks)."""
+        return 1
+
+    def _forward_width(self):
+        """Floats ``_score_pairs`` holds per pair (sizes its chunks)."""
         return 1
 
     def _score_pairs(self, users, items):
@@ -237,7 +240,7 @@ class BaseRecommender(_InteractionEstimator):
 
     def _user_chunks(self, n):
         """Slices of at most as many users as a scoring chunk can hold."""
-        step = max(1, _SCORE_BUDGET // max(1, self.n_items_ * self._pair_width()))
+        step = pairs_per_chunk(self.n_items_ * self._pair_width())
         return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
     # -- public API -------------------------------------------------------------
@@ -262,11 +265,8 @@ class BaseRecommender(_InteractionEstimator):
         if known.any():
             u = torch.as_tensor(users[known], device=self._device)
             i = torch.as_tensor(items[known], device=self._device)
-            step = 1 << 18
-            parts = [
-                self._score_pairs(u[s : s + step], i[s : s + step]) for s in range(0, len(u), step)
-            ]
-            scores[known] = torch.cat(parts).double().cpu().numpy()
+            scored = scored_in_chunks(self._score_pairs, u, i, self._forward_width())
+            scores[known] = scored.double().cpu().numpy()
         return scores
 
     def recommend(self, users, k=10, exclude_seen=True):

@@ -472,6 +472,9 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
     def _pair_width(self):
         return getattr(self.net_.module_, "pair_width", 1)
 
+    def _forward_width(self):
+        return getattr(self.net_.module_, "forward_width", 1)
+
     def _score_pairs(self, users, items):
         module = self.net_.module_.eval()
         with torch.inference_mode():

@@ -13,7 +13,7 @@ from .._interactions import (
     show_ids,
     unique_inverse,
 )
-from .._utils import draw_seed
+from .._utils import draw_seed, pairs_per_chunk
 from ..sampling import NegativeIndex, sample_distinct_negatives
 from ._ranks import METRICS, _average, _check_metrics, _per_query, _rank_in_rows
 
@@ -222,7 +222,7 @@ def _evaluate_sampled(
     dev = est._device
     candidates = torch.as_tensor(np.c_[items, neg], device=dev)
     users_t = torch.as_tensor(users, device=dev)[:, None]
-    step = max(1, (1 << 24) // ((n_neg + 1) * est._pair_width()))
+    step = pairs_per_chunk((n_neg + 1) * est._forward_width())  # rows of n_neg + 1 pairs
     ranks = []
     with torch.inference_mode():
         for start in range(0, n_rows, step):

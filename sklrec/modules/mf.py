@@ -23,10 +23,13 @@ class MatrixFactorization(nn.Module):
         Standard deviation of the normal initialisation of the embeddings.
     """
 
-    pair_width = 1
-
     def __init__(self, n_users, n_items, embedding_dim=32, bias=True, init_std=0.01):
         super().__init__()
+        # floats held per (user, item) pair (measured with VmHWM), for chunking:
+        # score_all holds the score matrix and its bias sums; forward the item rows,
+        # their product with the user rows and the bias sums
+        self.pair_width = 4
+        self.forward_width = 2 * embedding_dim + 3
         self.user = Embedding(n_users, embedding_dim, padding_idx=0)
         self.item = Embedding(n_items, embedding_dim, padding_idx=0)
         for emb in (self.user, self.item):

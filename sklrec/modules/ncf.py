@@ -57,7 +57,10 @@ class GMFTower(nn.Module):
         super().__init__()
         self.embedding_dim = embedding_dim
         self.out_dim = embedding_dim
+        # floats held per (user, item) pair: by score_all, and by forward beyond
+        # its inputs
         self.pair_width = 1
+        self.forward_width = embedding_dim
 
     def forward(self, u, v):
         return u * v
@@ -91,7 +94,11 @@ class MLPTower(nn.Module):
             nn.init.zeros_(layer.bias)
         self.dropout = nn.Dropout(dropout)
         self.out_dim = hidden_dims[-1]
-        self.pair_width = max(hidden_dims[1:], default=1)
+        # floats held per (user, item) pair (measured with VmHWM): score_all holds
+        # the first layer's sum and its ReLU, forward those and the halves' outputs
+        first = hidden_dims[1] if len(hidden_dims) > 1 else None
+        self.pair_width = 1 if first is None else 2 * first
+        self.forward_width = hidden_dims[0] if first is None else 3 * first
 
     def _rest(self, h, start):
         for layer in self.layers[start:]:
@@ -182,7 +189,17 @@ class _Scorer(nn.Module):
     @property
     def pair_width(self):
         """Floats held per (user, item) pair by :meth:`score_all` (for chunking)."""
-        return max(tower.pair_width for tower in self._towers())
+        # each tower's, beside the running total it is added to
+        return sum(tower.pair_width for tower in self._towers()) + 1
+
+    @property
+    def forward_width(self):
+        """Floats held per (user, item) pair by :meth:`forward` (for chunking)."""
+        # the broadcast pairs' embedding rows of both sides, then each tower's
+        # features (the GMF product stays alive while the MLP runs), then the logit
+        towers = self._towers()
+        embedded = 2 * sum(tower.embedding_dim for tower in towers)
+        return embedded + sum(tower.forward_width for tower in towers) + 1
 
 
 class GMF(_Scorer):
