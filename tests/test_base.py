@@ -142,6 +142,8 @@ def test_recommend_arguments(est, interactions):
         ({"lr": -1}, "lr must be"),
         ({"batch_size": 0}, "batch_size must be"),
         ({"n_negatives": 0}, "n_negatives must be"),
+        ({"verbose": -1}, "verbose must be an integer >= 0; got -1"),
+        ({"verbose": "loud"}, "verbose must be an integer >= 0"),
         ({"optimizer": "lbfgs-ish"}, "optimizer must be"),
         (
             {"optimizer": torch.optim.LBFGS, "weight_decay": 0.1},

@@ -116,6 +116,8 @@ class _TorchTraining:
         if "pretrain" in params and not isinstance(self.pretrain, (bool, np.bool_)):
             raise ValueError(f"pretrain must be True or False; got {self.pretrain!r}")
         check_int(self.max_epochs, "max_epochs", minimum=0)
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            check_int(self.verbose, "verbose", minimum=0)
         check_callbacks(self.callbacks)
         if self.lr_schedule == "cosine" and any(
             is_callback(c, LRScheduler) for c in callback_objects(self.callbacks)
