@@ -185,7 +185,7 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
         return self._fitted().predict(X)
 
     @available_if(_estimator_has("recommend"))
-    def recommend(self, users, k=10, exclude_seen=True):
+    def recommend(self, users, k=10, exclude_seen=True, return_scores=False):
         """``estimator_.recommend``: the top ``k`` raw item ids of each user, best first.
 
         Parameters
@@ -196,12 +196,19 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
             Items per user.
         exclude_seen : bool, default=True
             Leave out each user's training items.
+        return_scores : bool, default=False
+            Return the items' relevance scores as well.
 
         Returns
         -------
-        ndarray of shape (n_users, k)
+        items : ndarray of shape (n_users, k)
+            Raw item ids.
+        scores : ndarray of shape (n_users, k)
+            Only with ``return_scores=True``: the items' relevance scores.
         """
-        return self._fitted().recommend(users, k=k, exclude_seen=exclude_seen)
+        return self._fitted().recommend(
+            users, k=k, exclude_seen=exclude_seen, return_scores=return_scores
+        )
 
     def score(self, X, y=None):
         """``estimator_.score(X, y)``: NDCG@10 for a recommender.

@@ -9,7 +9,7 @@ from skorch.callbacks import Callback, LRScheduler
 from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.callbacks import RankingScoring
 
-from .test_common import ESTIMATORS, REGRESSORS, _name, bad_module_sizes, cpu_twin
+from .test_common import ESTIMATORS, REGRESSORS, _name, bad_module_sizes, cpu_twin, fitted_on
 
 TORCH_ESTIMATORS = ESTIMATORS[:4]
 
@@ -472,8 +472,7 @@ def test_scoring_in_small_chunks_changes_nothing(est, interactions, monkeypatch)
     from sklrec.metrics import evaluate_ranking
 
     X, _ = interactions
-    y = 1.0 + np.arange(len(X)) % 5 if is_regressor(est) else None
-    model = clone(est).fit(X, y)
+    model, _ = fitted_on(est, X)
 
     def figures():
         out = [model.predict(X)]

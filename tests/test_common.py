@@ -112,6 +112,17 @@ def _fitted(est, X, y=None):
     return clone(est).fit(X, y)
 
 
+def target_for(est, X):
+    """``y`` to fit ``est`` on ``X``: ratings 1-5 for a regressor, none for a recommender."""
+    return 1.0 + np.arange(len(X)) % 5 if is_regressor(est) else None
+
+
+def fitted_on(est, X):
+    """A clone of ``est`` fitted on ``X`` (and :func:`target_for`), with that ``y``."""
+    y = target_for(est, X)
+    return clone(est).fit(X, y), y
+
+
 @pytest.fixture(params=ESTIMATORS, ids=_name)
 def estimator(request):
     return clone(request.param)
@@ -145,6 +156,19 @@ def test_recommend_best_first_matches_predict(estimator, interactions):
     assert scores[0] == pytest.approx(everything.max(), rel=1e-5)
 
 
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_recommend_returns_the_scores_predict_gives(estimator, interactions, exclude_seen):
+    X, _ = interactions
+    est = estimator.fit(X)
+    users = np.unique(X[:, 0])[:6]
+    items, scores = est.recommend(users, k=4, exclude_seen=exclude_seen, return_scores=True)
+    np.testing.assert_array_equal(items, est.recommend(users, k=4, exclude_seen=exclude_seen))
+    assert scores.shape == (6, 4) and scores.dtype == np.float64
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    pairs = np.column_stack([np.repeat(users, 4), items.ravel(), np.zeros(24)])
+    np.testing.assert_allclose(scores.ravel(), est.predict(pairs), rtol=1e-5, atol=1e-6)
+
+
 def test_pickle_and_joblib_round_trip(estimator, interactions, tmp_path):
     X, _ = interactions
     est = estimator.fit(X)
@@ -164,8 +188,7 @@ def test_a_cuda_model_serves_on_a_machine_without_cuda(est, interactions):
     # the pickle of a model fitted with device="cuda", made here by marking a CPU fit as
     # CUDA (its tensors pickle the same way): skorch maps the net to the CPU on loading
     X, _ = interactions
-    y = 1.0 + np.arange(len(X)) % 5 if is_regressor(est) else None
-    model = clone(est).fit(X, y)
+    model, y = fitted_on(est, X)
     before = model.predict(X)
     model.set_params(device="cuda").net_.device = "cuda"
     with pytest.warns(DeviceWarning, match="no CUDA"):
@@ -183,7 +206,7 @@ def test_skorch_checkpoint_and_progress_bar(est, interactions, tmp_path, capsys)
     # both read the history's latest batch row; the checkpoint monitors the flag
     # skorch's own loss scoring sets
     X, _ = interactions
-    y = 1.0 + np.arange(len(X)) % 5 if is_regressor(est) else None
+    y = target_for(est, X)
     checkpoint = Checkpoint(
         dirname=tmp_path, monitor="train_loss_best", f_params="{last_epoch[epoch]}.pt"
     )
@@ -215,8 +238,7 @@ def _bigger(est):
 @pytest.mark.parametrize("est", ESTIMATORS[:4] + REGRESSORS[:4], ids=_name)
 def test_partial_fit_refuses_a_changed_size_and_takes_the_current_decay(est, interactions):
     X, _ = interactions
-    y = 1.0 + np.arange(len(X)) % 5 if is_regressor(est) else None
-    model = clone(est).fit(X, y)
+    model, y = fitted_on(est, X)
     before = model.predict(X)
     name, value = _bigger(est)
     model.set_params(**{name: value})

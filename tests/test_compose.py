@@ -85,6 +85,22 @@ def test_metrics_and_scorers_see_through_the_wrapper(interactions):
     assert evaluate_ranking(pipe, X[test], n_negatives=10) == inner
 
 
+def test_recommend_passes_its_arguments_through(interactions):
+    X, _ = interactions
+    wrapped = RecencyWeighted(SMALL_NEUMF, time_column=2).fit(X)
+    users = np.unique(X[:, 0])[:3]
+    for exclude_seen in (True, False):
+        got = wrapped.recommend(users, k=3, exclude_seen=exclude_seen, return_scores=True)
+        inner = wrapped.estimator_.recommend(
+            users, k=3, exclude_seen=exclude_seen, return_scores=True
+        )
+        for a, b in zip(got, inner, strict=True):  # the items, then their scores
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(
+            wrapped.recommend(users, k=3, exclude_seen=exclude_seen), got[0]
+        )
+
+
 def test_grid_search_over_strength_picks_recency_where_the_recent_past_predicts():
     X, _, _ = _two_phase_histories()
     model = MFRecommender(embedding_dim=4, max_epochs=30, batch_size=128, lr=0.01, random_state=0)

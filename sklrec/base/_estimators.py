@@ -269,7 +269,7 @@ class BaseRecommender(_InteractionEstimator):
             scores[known] = scored.double().cpu().numpy()
         return scores
 
-    def recommend(self, users, k=10, exclude_seen=True):
+    def recommend(self, users, k=10, exclude_seen=True, return_scores=False):
         """Return the top ``k`` items for each user, best first.
 
         Parameters
@@ -281,11 +281,17 @@ class BaseRecommender(_InteractionEstimator):
             Items per user; at most the size of the catalogue.
         exclude_seen : bool, default=True
             Leave out the items each user interacted with in ``fit``.
+        return_scores : bool, default=False
+            Return the items' relevance scores as well.
 
         Returns
         -------
         items : ndarray of shape (n_users, k)
             Raw item ids.
+        scores : ndarray of shape (n_users, k)
+            Only with ``return_scores=True``: each item's relevance score, as
+            :meth:`predict` gives it for that (user, item) pair; for a user
+            unseen in ``fit``, the score its empty history gets.
         """
         check_is_fitted(self)
         users = np.asarray(users)
@@ -305,14 +311,18 @@ class BaseRecommender(_InteractionEstimator):
                     "items); lower k or pass exclude_seen=False"
                 )
         top = np.empty((len(users), k), dtype=np.int64)
+        top_scores = np.empty((len(users), k))
         index_t = torch.as_tensor(index, device=self._device)
         with torch.inference_mode():
             for chunk in self._user_chunks(len(users)):
                 scores = self._score_all(index_t[chunk])
                 if exclude_seen:
                     mask_seen(scores, self.interactions_, index[chunk])
-                top[chunk] = torch.topk(scores, k, dim=1).indices.cpu().numpy()
-        return self.items_[top]
+                best = torch.topk(scores, k, dim=1)
+                top[chunk] = best.indices.cpu().numpy()
+                if return_scores:
+                    top_scores[chunk] = best.values.double().cpu().numpy()
+        return (self.items_[top], top_scores) if return_scores else self.items_[top]
 
     def score(self, X, y=None):
         """NDCG@10 over the full catalogue, items seen in ``fit`` excluded.
