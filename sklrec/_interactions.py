@@ -246,18 +246,19 @@ class IdMap:
         return np.where(known, pos_c + 1, 0).astype(np.int64), known
 
     def encode_known(self, values, handle_unknown, *, estimator_name):
-        """Encode ``values``; raise or warn about unknown ids per ``handle_unknown``."""
+        """Encode ``values``; raise, warn or say nothing of unknown ids per ``handle_unknown``."""
         index, known = self.encode(values)
         if not known.all():
             unknown = np.unique(np.asarray(values)[~known])
             msg = f"{len(unknown)} unknown {self.name} id(s) {show_ids(unknown)}"
             if handle_unknown == "error":
                 raise ValueError(f"{msg}; they were not seen in fit")
-            warnings.warn(
-                f"{estimator_name}: {msg} were not seen in fit; they get the fallback score",
-                UserWarning,
-                stacklevel=3,
-            )
+            if handle_unknown == "warn":
+                warnings.warn(
+                    f"{estimator_name}: {msg} were not seen in fit; they get the fallback score",
+                    UserWarning,
+                    stacklevel=3,
+                )
         return index, known
 
 

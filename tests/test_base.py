@@ -1,5 +1,7 @@
 """Validation, unknown ids, partial_fit, callbacks and devices, on every recommender."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from skorch.callbacks import Callback, LRScheduler
 
 from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.callbacks import RankingScoring
+from sklrec.metrics import evaluate_ranking
 
 from .test_common import ESTIMATORS, REGRESSORS, _name, bad_module_sizes, cpu_twin, fitted_on
 
@@ -83,6 +86,12 @@ def test_unknown_ids(est, interactions):
     assert scores[0] == scores[1] == -np.inf and np.isfinite(scores[2])
     with pytest.warns(UserWarning, match=r"unknown user id\(s\) \[999\]"):
         assert model.recommend([999], k=2).shape == (1, 2)
+    model.set_params(handle_unknown="ignore")  # the same fallback, silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(model.predict(new), scores)
+        assert model.recommend([999], k=2).shape == (1, 2)
+        evaluate_ranking(model, new, n_negatives=3)
     model.set_params(handle_unknown="error")
     with pytest.raises(ValueError, match=r"unknown item id\(s\) \[999\]"):
         model.predict(new[:1])
@@ -321,7 +330,6 @@ def test_ranking_scoring_and_early_stopping(grouped):
     assert len(scores) < 40  # stopped early
     assert callbacks[0].name_ == "valid_hit_rate@10"  # the given objects were used
     best = max(scores)
-    from sklrec.metrics import evaluate_ranking
 
     # load_best restored the weights of the best epoch
     got = evaluate_ranking(model, valid, metrics="hit_rate", n_negatives=20)["hit_rate"]
@@ -469,7 +477,6 @@ def test_scoring_in_small_chunks_changes_nothing(est, interactions, monkeypatch)
     # the floats a pair holds; a budget of a few pairs per chunk must give the same
     # figures as one chunk, and no call may take more pairs than the budget allows
     import sklrec._utils
-    from sklrec.metrics import evaluate_ranking
 
     X, _ = interactions
     model, _ = fitted_on(est, X)

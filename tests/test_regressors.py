@@ -1,6 +1,7 @@
 """Rating regressors: learning, masking, re-feeding, cold start, bad input, the toolchain."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -193,6 +194,10 @@ def test_unknown_ids_fall_back_to_mean_plus_known_bias(est, small):
     i = np.searchsorted(model.items_, known_item)
     expected = model.global_mean_ + np.array([model.user_bias_[u], model.item_bias_[i], 0.0])
     np.testing.assert_allclose(pred, np.clip(expected, y.min(), y.max()))
+    model.set_params(handle_unknown="ignore")  # the same fallback, silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(model.predict(rows), pred)
     strict = clone(est).set_params(handle_unknown="error").fit(X, y)
     with pytest.raises(ValueError, match=r"unknown user id\(s\) \[999\]"):
         strict.predict(rows[1:2])
