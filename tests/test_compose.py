@@ -24,10 +24,11 @@ _REPEATS_ARE_NOT_WEIGHTS = (
     "repeating a row also moves the user's other rows in time order, so their recency "
     "weights differ from those of the weighted rows"
 )
-# scikit-learn's checks give X of two columns: the rows' order is their time
+# scikit-learn's checks give X of two columns: the rows' order is their time; the MF
+# model has n_negatives=1, as test_common's CHECKED, for their tiny data
 WRAPPED = [
     RecencyWeighted(PopularityRecommender()),
-    RecencyWeighted(MFRecommender(embedding_dim=4, **SMALL)),
+    RecencyWeighted(MFRecommender(embedding_dim=4, n_negatives=1, **SMALL)),
 ]
 
 
