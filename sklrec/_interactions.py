@@ -245,8 +245,13 @@ class IdMap:
         known = self.ids[pos_c] == values
         return np.where(known, pos_c + 1, 0).astype(np.int64), known
 
-    def encode_known(self, values, handle_unknown, *, estimator_name):
-        """Encode ``values``; raise, warn or say nothing of unknown ids per ``handle_unknown``."""
+    def encode_known(
+        self, values, handle_unknown, *, estimator_name, fallback="they get the fallback score"
+    ):
+        """Encode ``values``; raise, warn or say nothing of unknown ids per ``handle_unknown``.
+
+        ``fallback`` ends the warning: what becomes of the unknown ids.
+        """
         index, known = self.encode(values)
         if not known.all():
             unknown = np.unique(np.asarray(values)[~known])
@@ -255,7 +260,7 @@ class IdMap:
                 raise ValueError(f"{msg}; they were not seen in fit")
             if handle_unknown == "warn":
                 warnings.warn(
-                    f"{estimator_name}: {msg} were not seen in fit; they get the fallback score",
+                    f"{estimator_name}: {msg} were not seen in fit; {fallback}",
                     UserWarning,
                     stacklevel=3,
                 )

@@ -185,7 +185,7 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
         return self._fitted().predict(X)
 
     @available_if(_estimator_has("recommend"))
-    def recommend(self, users, k=10, exclude_seen=True, return_scores=False):
+    def recommend(self, users, k=10, exclude_seen=True, items=None, return_scores=False):
         """``estimator_.recommend``: the top ``k`` raw item ids of each user, best first.
 
         Parameters
@@ -196,6 +196,8 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
             Items per user.
         exclude_seen : bool, default=True
             Leave out each user's training items.
+        items : array-like of shape (n_candidates,), default=None
+            Raw ids of the candidate items to rank instead of the catalogue.
         return_scores : bool, default=False
             Return the items' relevance scores as well.
 
@@ -207,7 +209,7 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
             Only with ``return_scores=True``: the items' relevance scores.
         """
         return self._fitted().recommend(
-            users, k=k, exclude_seen=exclude_seen, return_scores=return_scores
+            users, k=k, exclude_seen=exclude_seen, items=items, return_scores=return_scores
         )
 
     def score(self, X, y=None):

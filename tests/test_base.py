@@ -128,6 +128,39 @@ def test_unique_inverse_is_numpys(ids):
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
+def test_recommend_among_candidate_items(est, interactions):
+    X, _ = interactions
+    model = clone(est).fit(X)
+    users = np.unique(X[:, 0])[:6]
+    candidates = model.items_[::3]
+    for exclude_seen in (True, False):
+        got, scores = model.recommend(
+            users, k=3, exclude_seen=exclude_seen, items=candidates, return_scores=True
+        )
+        for user, top, top_scores in zip(users, got, scores, strict=True):
+            # the best of the candidates by predict, the user's history left out
+            pool = candidates
+            if exclude_seen:
+                pool = np.setdiff1d(candidates, X[X[:, 0] == user, 1])
+            rows = np.column_stack([np.full(len(pool), user), pool, np.zeros(len(pool))])
+            pool_scores = model.predict(rows)
+            assert np.isin(top, pool).all() and len(set(top)) == 3
+            np.testing.assert_allclose(top_scores, np.sort(pool_scores)[::-1][:3], rtol=1e-5)
+    # repeats count once, and the order of the candidates does not matter
+    twice = np.r_[candidates[::-1], candidates]
+    np.testing.assert_array_equal(
+        model.recommend(users, k=3, items=twice), model.recommend(users, k=3, items=candidates)
+    )
+    # an unknown candidate is left out, with a warning (or an error) naming it
+    with pytest.warns(UserWarning, match=r"unknown item id\(s\) \[999\] .* left out"):
+        with_unknown = model.recommend(users, k=3, items=np.r_[candidates, 999])
+    np.testing.assert_array_equal(with_unknown, model.recommend(users, k=3, items=candidates))
+    strict = clone(model).set_params(handle_unknown="error").fit(X)
+    with pytest.raises(ValueError, match=r"unknown item id\(s\) \[999\]"):
+        strict.recommend(users, k=1, items=[999, candidates[0]])
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
 def test_recommend_arguments(est, interactions):
     X, _ = interactions
     model = clone(est).fit(X)
@@ -137,6 +170,20 @@ def test_recommend_arguments(est, interactions):
     with pytest.raises(ValueError, match="unseen items of user"):
         model.recommend([X[0, 0]], k=n)
     assert model.recommend([X[0, 0]], k=n, exclude_seen=False).shape == (1, n)
+    user = X[0, 0]
+    history = np.unique(X[X[:, 0] == user, 1])
+    few = np.r_[history[:2], np.setdiff1d(model.items_, history)[:1]]  # 2 seen, 1 not
+    with pytest.raises(ValueError, match="k=4 is larger than the 3 candidate items"):
+        model.recommend([user], k=4, items=few)
+    with pytest.raises(ValueError, match=r"unseen items of user\(s\) .* among the 3 candidate"):
+        model.recommend([user], k=2, items=few)
+    assert model.recommend([user], k=1, items=few)[0, 0] == few[2]
+    with pytest.raises(ValueError, match="items must be a 1-d array"):
+        model.recommend([X[0, 0]], items=[few])
+    with pytest.raises(ValueError, match="items is empty"):
+        model.recommend([X[0, 0]], items=[])
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="none of the candidate"):
+        model.recommend([X[0, 0]], items=[998, 999])
     with pytest.raises(ValueError, match="k must be"):
         model.recommend([X[0, 0]], k=0)
     with pytest.raises(ValueError, match="1-d"):

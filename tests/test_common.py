@@ -41,8 +41,8 @@ REGRESSORS = [
     BiasRegressor(),
 ]
 _ALL_ITEMS_SEEN = (
-    "its X is a full grid of 3 or 4 users by as many items, so every user has seen every "
-    "item and no negative can be drawn: fit raises a ValueError by design"
+    "its X pairs each of its 3 users with each of its 3 or 4 items, so every user has seen "
+    "every item and no negative can be drawn: fit raises a ValueError by design"
 )
 _WEIGHTED_IS_NOT_REPEATED = (
     "a row of weight 0 still counts as seen (it keeps its ids in users_ / items_ and "

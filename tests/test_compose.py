@@ -90,16 +90,13 @@ def test_recommend_passes_its_arguments_through(interactions):
     X, _ = interactions
     wrapped = RecencyWeighted(SMALL_NEUMF, time_column=2).fit(X)
     users = np.unique(X[:, 0])[:3]
-    for exclude_seen in (True, False):
-        got = wrapped.recommend(users, k=3, exclude_seen=exclude_seen, return_scores=True)
-        inner = wrapped.estimator_.recommend(
-            users, k=3, exclude_seen=exclude_seen, return_scores=True
-        )
+    for exclude_seen, items in ((True, None), (False, np.unique(X[:, 1])[::2])):
+        kwargs = dict(k=3, exclude_seen=exclude_seen, items=items)
+        got = wrapped.recommend(users, **kwargs, return_scores=True)
+        inner = wrapped.estimator_.recommend(users, **kwargs, return_scores=True)
         for a, b in zip(got, inner, strict=True):  # the items, then their scores
             np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(
-            wrapped.recommend(users, k=3, exclude_seen=exclude_seen), got[0]
-        )
+        np.testing.assert_array_equal(wrapped.recommend(users, **kwargs), got[0])
 
 
 def test_grid_search_over_strength_picks_recency_where_the_recent_past_predicts():

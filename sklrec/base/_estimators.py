@@ -269,7 +269,7 @@ class BaseRecommender(_InteractionEstimator):
             scores[known] = scored.double().cpu().numpy()
         return scores
 
-    def recommend(self, users, k=10, exclude_seen=True, return_scores=False):
+    def recommend(self, users, k=10, exclude_seen=True, items=None, return_scores=False):
         """Return the top ``k`` items for each user, best first.
 
         Parameters
@@ -278,9 +278,14 @@ class BaseRecommender(_InteractionEstimator):
             Raw user ids. Users unseen in ``fit`` are served from an empty
             history (with a warning), unless ``handle_unknown="error"``.
         k : int, default=10
-            Items per user; at most the size of the catalogue.
+            Items per user; at most the number of candidate items.
         exclude_seen : bool, default=True
             Leave out the items each user interacted with in ``fit``.
+        items : array-like of shape (n_candidates,), default=None
+            Raw ids of the candidate items (in stock, in a category, ...), to
+            rank instead of the whole catalogue; repeats count once. Ids
+            unseen in ``fit`` cannot be scored: they are left out of the
+            ranking with a warning, or raise if ``handle_unknown="error"``.
         return_scores : bool, default=False
             Return the items' relevance scores as well.
 
@@ -298,31 +303,64 @@ class BaseRecommender(_InteractionEstimator):
         if users.ndim != 1:
             raise ValueError(f"users must be a 1-d array of ids; got shape {users.shape}")
         k = check_int(k, "k")
-        if k > self.n_items_:
-            raise ValueError(f"k={k} is larger than the catalogue of {self.n_items_} items")
+        candidates = self._candidate_items(items)
+        if candidates is None:
+            n_candidates, pool = self.n_items_, f"the catalogue of {self.n_items_} items"
+        else:
+            n_candidates, pool = len(candidates), f"the {len(candidates)} candidate items"
+        if k > n_candidates:
+            raise ValueError(f"k={k} is larger than {pool}")
         index, known = self._encode(users, "user")
         if exclude_seen and known.any():
-            seen = np.diff(self.interactions_.indptr)[index[known] - 1]
-            short = seen > self.n_items_ - k
+            rows = index[known] - 1
+            if candidates is None:
+                seen = np.diff(self.interactions_.indptr)[rows]
+            else:
+                seen = self.interactions_[rows][:, candidates].getnnz(axis=1)
+            short = seen > n_candidates - k
             if short.any():
                 raise ValueError(
                     f"k={k} is more than the unseen items of user(s) "
-                    f"{show_ids(users[known][short])} (the catalogue has {self.n_items_} "
-                    "items); lower k or pass exclude_seen=False"
+                    f"{show_ids(users[known][short])} among {pool}; lower k or pass "
+                    "exclude_seen=False"
                 )
         top = np.empty((len(users), k), dtype=np.int64)
         top_scores = np.empty((len(users), k))
         index_t = torch.as_tensor(index, device=self._device)
+        columns = None if candidates is None else torch.as_tensor(candidates, device=self._device)
         with torch.inference_mode():
             for chunk in self._user_chunks(len(users)):
                 scores = self._score_all(index_t[chunk])
                 if exclude_seen:
                     mask_seen(scores, self.interactions_, index[chunk])
+                if columns is not None:
+                    scores = scores.index_select(1, columns)
                 best = torch.topk(scores, k, dim=1)
                 top[chunk] = best.indices.cpu().numpy()
                 if return_scores:
                     top_scores[chunk] = best.values.double().cpu().numpy()
+        if candidates is not None:
+            top = candidates[top]
         return (self.items_[top], top_scores) if return_scores else self.items_[top]
+
+    def _candidate_items(self, items):
+        """0-based indices of the known ids in ``items``, sorted and unique (None: all)."""
+        if items is None:
+            return None
+        items = np.asarray(items)
+        if items.ndim != 1:
+            raise ValueError(f"items must be a 1-d array of item ids; got shape {items.shape}")
+        if not len(items):
+            raise ValueError("items is empty: there is no candidate to recommend")
+        index, known = IdMap(self.items_, "item").encode_known(
+            items,
+            self.handle_unknown,
+            estimator_name=type(self).__name__,
+            fallback="they are left out of the candidates",
+        )
+        if not known.any():
+            raise ValueError("none of the candidate items was seen in fit: nothing to rank")
+        return np.unique(index[known]) - 1
 
     def score(self, X, y=None):
         """NDCG@10 over the full catalogue, items seen in ``fit`` excluded.
