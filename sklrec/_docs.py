@@ -26,7 +26,8 @@ _EARLY_STOPPING_PARAMS = """
         Hold out one random positive interaction of every user with at least
         three (of at most 10,000 users), score them after each epoch (NDCG@10
         against 99 sampled unseen items, the same every epoch, recorded as
-        ``"valid_ndcg@10"`` in ``net_.history``), stop after
+        ``"valid_ndcg@10"`` in ``net_.history``; in a small catalogue, as
+        many as nine in ten of those users have, the others sitting out), stop after
         ``n_iter_no_change`` epochs without improvement and keep the weights
         of the best epoch. The held-out
         interactions still count as seen: they are never drawn as negatives

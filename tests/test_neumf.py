@@ -86,6 +86,31 @@ def test_early_stopping_keeps_the_best_epoch_and_then_steps_aside(grouped):
     assert len(model.net_.history) == len(hist) and "valid_ndcg@10" not in hist[-1]
 
 
+def test_a_few_heavy_users_do_not_cut_every_users_validation_negatives():
+    from sklrec.datasets import make_interactions
+
+    X, _ = make_interactions(n_users=300, n_items=150, interactions_per_user=8, random_state=0)
+    items = np.unique(X[:, 1])
+    heavy = [[10**6 + u, i, 0] for u in range(3) for i in items[: -4 - u]]  # 4, 5, 6 left
+    with_heavy = np.r_[X, heavy]
+    model = MFRecommender(max_epochs=1, n_negatives=2, early_stopping=True).fit(with_heavy)
+    users, items_index = model._known_ids(with_heavy)
+    train, (held_users, _, n_negatives, _) = model._split_validation(users, items_index, 0)
+    assert n_negatives == 99  # every light user has 140 or more unseen items
+    assert (~train).sum() == len(held_users) == 300  # one of each light user's, no heavy one's
+    assert (model.users_[held_users - 1] < 10**6).all()
+    # a catalogue of 40: 300 users with 32 to 34 unseen items, 20 with 2; the 20 sit out
+    small = np.c_[X[:, 0], X[:, 1] % 40, X[:, 2]]
+    small = small[np.unique(small[:, :2], axis=0, return_index=True)[1]]
+    small = np.r_[small, [[10**6 + u, i, 0] for u in range(20) for i in range(38)]]
+    model = MFRecommender(max_epochs=1, n_negatives=2, early_stopping=True).fit(small)
+    users, items_index = model._known_ids(small)
+    train, (held_users, _, n_negatives, _) = model._split_validation(users, items_index, 0)
+    free = model.n_items_ - np.diff(model.interactions_.indptr)
+    assert n_negatives == 32 == free[model.users_ < 10**6].min()
+    assert len(held_users) == 300 and (model.users_[held_users - 1] < 10**6).all()
+
+
 def test_auto_early_stopping_turns_on_with_enough_data():
     from sklrec.datasets import make_interactions
 

@@ -334,6 +334,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
     def _split_validation(self, user_index, item_index, seed):
         """Hold out one random positive of each user with at least three.
 
+        Users with fewer unseen items than the validation's negatives sit out.
+
         Returns the mask of the training pairs and the held-out ones as
         1-based index arrays (``None`` when early stopping is off). The
         held-out pairs stay in ``interactions_``: they are never drawn as
@@ -348,6 +350,17 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         rng = np.random.RandomState(seed)
         counts = np.bincount(user_index, minlength=self.n_users_)
         eligible = np.flatnonzero(counts >= 3)
+        # each held-out item is ranked against the same number of sampled unseen items,
+        # up to 99: as many as nine in ten of the users have, so that a few heavy users
+        # of a small catalogue cannot cut everyone's to theirs (one user who had seen
+        # all but 4 of 300 items made every user's 4); users with fewer sit out
+        free = self.n_items_ - np.diff(self.interactions_.indptr)
+        n_negatives = 0
+        if len(eligible):
+            n_negatives = min(
+                _VALIDATION_NEGATIVES, int(np.quantile(free[eligible], 0.1, method="lower"))
+            )
+            eligible = eligible[free[eligible] >= n_negatives]
         if len(eligible) > _MAX_VALIDATION_USERS:
             eligible = np.sort(rng.choice(eligible, _MAX_VALIDATION_USERS, replace=False))
         if not len(eligible):
@@ -358,10 +371,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         order = np.lexsort((rng.random_sample(len(user_index)), user_index))
         held = order[(np.cumsum(counts) - counts)[eligible]]
         train[held] = False
-        # rank each held-out item against up to 99 sampled unseen items (the same ones every
-        # epoch): cheap next to a full ranking, and it still works for huge catalogues
-        free = self.n_items_ - np.diff(self.interactions_.indptr)[user_index[held]]
-        n_negatives = int(min(_VALIDATION_NEGATIVES, free.min())) if free.min() > 0 else None
+        # sampled negatives (the same ones every epoch): cheap next to a full ranking, and
+        # it still works for huge catalogues
         valid = (user_index[held] + 1, item_index[held] + 1, n_negatives, seed)
         return train, valid
 
