@@ -139,7 +139,9 @@ def _sorted_with_repeats(items):
 
 def _distinct_by_random_keys(users, n_negatives, index, generator):
     """Exact draw without replacement for a few rows: top-k of random keys."""
-    keys = torch.rand((len(users), index.n_items), generator=generator, device=users.device)
+    keys = torch.rand(
+        (len(users), index.n_items), generator=generator, dtype=torch.float32, device=users.device
+    )
     start, stop = index.indptr[users], index.indptr[users + 1]
     count = stop - start
     row = torch.repeat_interleave(torch.arange(len(users), device=users.device), count)

@@ -92,7 +92,7 @@ class _Positives:
             out["neg_items"] = self._epoch_items.index_select(0, order)
             if self.weights is not None:
                 out["sample_weight"] = self.weights.index_select(0, source)
-            return out, torch.ones(len(order), device=order.device)
+            return out, torch.ones(len(order), dtype=torch.float32, device=order.device)
         out["items"] = self._epoch_items.index_select(0, order)
         y = (order < n_pos).to(torch.float32)
         if self.weights is not None:
@@ -156,6 +156,13 @@ class _RecNet(NeuralNet):
     def get_dataset(self, X, y=None):
         return X
 
+    def initialize_module(self):
+        super().initialize_module()
+        # float32 whatever torch's default dtype: under set_default_dtype(torch.float64)
+        # the parameters were float64 and met float32 data
+        self.module_.float()
+        return self
+
     def _set_training(self, training=True):
         # skorch calls this before every batch, and Module.train walks and re-sets
         # every submodule through Module.__setattr__ (about 30 us on NeuMF, 2% of a
@@ -182,7 +189,7 @@ class _RecNet(NeuralNet):
         self._grad_listeners = any(
             type(cb).on_grad_computed is not Callback.on_grad_computed for _, cb in self.callbacks_
         )
-        total = torch.zeros((), device=self.device)
+        total = torch.zeros((), dtype=torch.float32, device=self.device)
         n_samples = n_batches = 0
         # one batch row an epoch, holding the latest batch's size: skorch's Checkpoint,
         # ProgressBar and loggers read history[-1, "batches", -1]; a row per batch
@@ -308,7 +315,7 @@ class _SparseRows:
         first = torch.cumsum(count, 0) - count
         pos = start[which] + torch.arange(n_entries, device=rows.device) - first[which]
         cols, values = self.indices[pos], self.data[pos]
-        inputs = torch.zeros(len(rows), self.n_cols, device=rows.device)
+        inputs = torch.zeros(len(rows), self.n_cols, dtype=values.dtype, device=rows.device)
         inputs[which, cols] = values
         target = torch.full_like(inputs, float("nan"))
         target[which, cols] = values
