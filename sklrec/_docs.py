@@ -48,7 +48,9 @@ _LAST_PARAMS = """
         Print one line per epoch when positive.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, sampling, dropout and shuffling; the global
-        torch and NumPy random states are left untouched."""
+        torch and NumPy random states are left untouched. Fits in threads of
+        one process (Optuna's ``n_jobs``) take turns, so that each gets the
+        draws of its own seed; fit in processes to run them side by side."""
 
 TRAINING_PARAMS = _FIRST_PARAMS + _EARLY_STOPPING_PARAMS + _LAST_PARAMS
 _REGRESSION_EARLY_STOPPING_PARAMS = """

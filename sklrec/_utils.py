@@ -2,6 +2,7 @@
 
 import functools
 import numbers
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -166,12 +167,22 @@ def draw_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+# torch has one global RNG per process, which module initialisation and dropout
+# draw from: fits in threads of one process (Optuna's n_jobs, joblib's threading
+# backend) take turns through their seeded blocks, or each would draw from another's
+# seed and restore another's state
+_SEEDED_LOCK = threading.RLock()
+
+
 @contextmanager
 def seeded(seed, device):
-    """Seed torch inside the block and restore the global RNG state after it."""
+    """Seed torch inside the block and restore the global RNG state after it.
+
+    One thread at a time holds a seeded block.
+    """
     device = torch.device(device)
     devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 
