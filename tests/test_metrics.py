@@ -103,6 +103,15 @@ def test_full_ranking_excludes_seen_items():
     assert res["hit_rate"] == 1.0
 
 
+@pytest.mark.parametrize("n_negatives", [None, 2])
+def test_metrics_come_in_the_order_asked(n_negatives):
+    est, X = _popularity(), np.array([[3, "d"]], dtype=object)
+    everything = ["hit_rate", "ndcg", "map", "mrr", "precision", "recall", "auc"]
+    assert list(evaluate_ranking(est, X, n_negatives=n_negatives)) == everything
+    asked = ("auc", "recall", "ndcg")
+    assert list(evaluate_ranking(est, X, metrics=asked, n_negatives=n_negatives)) == list(asked)
+
+
 def test_full_ranking_averages_over_users_and_counts_unknown_items_as_misses():
     est = _popularity()
     X = np.array([[3, "c"], [3, "zzz"], [4, "b"]], dtype=object)

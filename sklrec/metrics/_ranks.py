@@ -70,7 +70,7 @@ def _per_query(rank, above_neg, query, n_rel, n_neg, k, metrics):
         frac = above_neg / n_neg[query]
         # an unrankable relevant entry counts as ranked below every negative
         out["auc"] = 1.0 - (per_query(frac) + (n_rel - per_query(torch.ones_like(frac)))) / n_rel
-    return out
+    return {name: out[name] for name in metrics}  # in the order asked
 
 
 def _rank_in_rows(scores, rows, cols):
