@@ -17,13 +17,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._utils import check_int, check_real
+
 __all__ = ["fetch_movielens", "load_movielens", "make_interactions", "make_ratings"]
-
-
-def _check_positive_int(value, name):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-    return int(value)
 
 
 def _timestamps(n_users, per_user, rng):
@@ -76,12 +72,11 @@ def make_interactions(
     >>> X.shape, y.shape
     ((100, 3), (100,))
     """
-    n_users = _check_positive_int(n_users, "n_users")
-    n_items = _check_positive_int(n_items, "n_items")
-    n_groups = _check_positive_int(n_groups, "n_groups")
-    per_user = _check_positive_int(interactions_per_user, "interactions_per_user")
-    if not 0 <= noise <= 1:
-        raise ValueError(f"noise must be in [0, 1]; got {noise!r}")
+    n_users = check_int(n_users, "n_users")
+    n_items = check_int(n_items, "n_items")
+    n_groups = check_int(n_groups, "n_groups")
+    per_user = check_int(interactions_per_user, "interactions_per_user")
+    noise = check_real(noise, "noise", 0, 1, low_closed=True, high_closed=True)
     if n_items // n_groups < per_user:
         raise ValueError(
             f"each of the n_groups={n_groups} groups of the {n_items} items must hold at "
@@ -144,10 +139,11 @@ def make_ratings(
     >>> X.shape, float(y.min()) >= 1, float(y.max()) <= 5
     ((400, 3), True, True)
     """
-    n_users = _check_positive_int(n_users, "n_users")
-    n_items = _check_positive_int(n_items, "n_items")
-    n_factors = _check_positive_int(n_factors, "n_factors")
-    per_user = _check_positive_int(ratings_per_user, "ratings_per_user")
+    n_users = check_int(n_users, "n_users")
+    n_items = check_int(n_items, "n_items")
+    n_factors = check_int(n_factors, "n_factors")
+    per_user = check_int(ratings_per_user, "ratings_per_user")
+    noise = check_real(noise, "noise", 0, low_closed=True)
     if per_user > n_items:
         raise ValueError(f"ratings_per_user={per_user} is more than n_items={n_items}")
     rng = check_random_state(random_state)

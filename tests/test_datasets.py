@@ -46,6 +46,23 @@ FORMATS = {
 }
 
 
+@pytest.mark.parametrize(
+    "make, params, match",
+    [
+        (make_interactions, {"n_users": 0}, "n_users must be an integer >= 1; got 0"),
+        (make_interactions, {"n_groups": 2.5}, "n_groups must be an integer >= 1"),
+        (make_interactions, {"noise": 1.5}, r"noise must be a number in \[0, 1\]; got 1.5"),
+        (make_interactions, {"noise": "some"}, "noise must be a number"),
+        (make_ratings, {"ratings_per_user": True}, "ratings_per_user must be an integer"),
+        (make_ratings, {"noise": -0.1}, r"noise must be a number in \[0, inf\); got -0.1"),
+        (make_ratings, {"noise": float("nan")}, "noise must be a number"),
+    ],
+)
+def test_generators_name_a_bad_parameter(make, params, match):
+    with pytest.raises(ValueError, match=match):
+        make(**params)
+
+
 @pytest.mark.parametrize("name", FORMATS)
 def test_load_movielens_formats(tmp_path, name):
     path = tmp_path / name
