@@ -43,6 +43,13 @@ def check_int(value, name, minimum=1, *, auto=False):
     return int(value)
 
 
+def check_bool(value, name):
+    """Return ``value`` as a bool if it is ``True`` or ``False`` (NumPy's too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
 def check_sizes(value, name):
     """Return ``value`` as a tuple of ints if it is a non-empty 1-d sequence of integers >= 1.
 

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from ._docs import fill_doc
-from ._utils import check_int, check_real, pairs_per_chunk
+from ._utils import check_bool, check_int, check_real, pairs_per_chunk
 from .base import TorchRegressor
 from .base._net import _AutoEncoderNet, _SparseRows
 from .modules.autoencoder import ACTIVATIONS, AutoEncoder
@@ -373,8 +373,7 @@ class DeepAutoEncoderRegressor(_AutoEncoderRegressor):
 
     def _check_params(self):
         for name in ("constrained", "refeed"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name)
         if self.max_grad_norm is not None:
             check_real(self.max_grad_norm, "max_grad_norm", 0)
         return super()._check_params()

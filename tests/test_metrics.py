@@ -90,6 +90,21 @@ def _popularity():
     return PopularityRecommender(positive_threshold=0.5).fit(TRAIN, TRAIN_Y)
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"k": True}, "k must be an integer >= 1; got True"),
+        ({"k": 2.0}, "k must be an integer"),
+        ({"n_negatives": True}, "n_negatives must be an integer >= 1; got True"),
+        ({"n_negatives": 0}, "n_negatives must be an integer >= 1; got 0"),
+        ({"metrics": ("ndcg", "accuracy")}, r"unknown metric\(s\) \['accuracy'\]"),
+    ],
+)
+def test_evaluate_ranking_names_a_bad_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        evaluate_ranking(_popularity(), np.array([[3, "d"]], dtype=object), **kwargs)
+
+
 def test_full_ranking_excludes_seen_items():
     est = _popularity()
     # user 3 has seen a, b: candidates c(2) d(1) e(0); held-out d ranks 2nd

@@ -5,7 +5,15 @@ import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 
 from .._interactions import as_id_column, check_target, unique_inverse
-from .._utils import check_device, check_int, check_real, draw_seed, keep_state_on_error, seeded
+from .._utils import (
+    check_bool,
+    check_device,
+    check_int,
+    check_real,
+    draw_seed,
+    keep_state_on_error,
+    seeded,
+)
 from ..callbacks import ValidationRMSE
 from ._estimators import _InteractionEstimator
 from ._net import _MaskedMSELoss, _RecNet
@@ -69,8 +77,7 @@ class BaseRegressor(RegressorMixin, _InteractionEstimator):
 
     def _check_params(self):
         super()._check_params()
-        if not isinstance(self.clip, (bool, np.bool_)):
-            raise ValueError(f"clip must be True or False; got {self.clip!r}")
+        check_bool(self.clip, "clip")
 
     @keep_state_on_error
     def fit(self, X, y):
@@ -174,8 +181,7 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
 
     def _check_params(self):
         super()._check_params()
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise ValueError(f"early_stopping must be True or False; got {self.early_stopping!r}")
+        check_bool(self.early_stopping, "early_stopping")
         check_real(self.validation_fraction, "validation_fraction", 0, 1)
         check_int(self.n_iter_no_change, "n_iter_no_change")
         return self._check_training_params()

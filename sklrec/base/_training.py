@@ -16,6 +16,7 @@ from skorch.callbacks import EarlyStopping, LRScheduler
 from .._interactions import build_interactions, show_ids
 from .._utils import (
     callback_objects,
+    check_bool,
     check_callbacks,
     check_device,
     check_int,
@@ -113,10 +114,10 @@ class _TorchTraining:
             check_real(self.dropout, "dropout", 0, 1, low_closed=True)
         if "hidden_dims" in params:
             check_sizes(self.hidden_dims, "hidden_dims")
-        if "pretrain" in params and not isinstance(self.pretrain, (bool, np.bool_)):
-            raise ValueError(f"pretrain must be True or False; got {self.pretrain!r}")
+        if "pretrain" in params:
+            check_bool(self.pretrain, "pretrain")
         check_int(self.max_epochs, "max_epochs", minimum=0)
-        if not isinstance(self.verbose, (bool, np.bool_)):
+        if not isinstance(self.verbose, (bool, np.bool_)):  # True or an integer >= 0
             check_int(self.verbose, "verbose", minimum=0)
         check_callbacks(self.callbacks)
         if self.lr_schedule == "cosine" and any(

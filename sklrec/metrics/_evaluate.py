@@ -13,7 +13,7 @@ from .._interactions import (
     show_ids,
     unique_inverse,
 )
-from .._utils import draw_seed, pairs_per_chunk
+from .._utils import check_int, draw_seed, pairs_per_chunk
 from ..sampling import NegativeIndex, sample_distinct_negatives
 from ._ranks import METRICS, _average, _check_metrics, _per_query, _rank_in_rows
 
@@ -198,8 +198,7 @@ def _evaluate_sampled(
                 "each row's negatives must differ from the item they are ranked against"
             )
     else:
-        if not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1:
-            raise ValueError(f"n_negatives must be an integer >= 1; got {n_negatives!r}")
+        check_int(n_negatives, "n_negatives")
         q_users = _query_users(users, query)
         index = NegativeIndex.from_csr(_forbidden_items(est, q_users, query, items, known_items))
         free = index.n_free.numpy()

@@ -7,6 +7,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .._utils import check_int
+
 METRICS = ("hit_rate", "ndcg", "map", "mrr", "precision", "recall", "auc")
 
 
@@ -108,8 +110,7 @@ def _check_metrics(metrics, k):
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise ValueError(f"unknown metric(s) {unknown}; choose from {METRICS}")
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be an integer >= 1; got {k!r}")
+    check_int(k, "k")
     return metrics
 
 
