@@ -178,6 +178,10 @@ def test_recommend_arguments(est, interactions):
     with pytest.raises(ValueError, match=r"unseen items of user\(s\) .* among the 3 candidate"):
         model.recommend([user], k=2, items=few)
     assert model.recommend([user], k=1, items=few)[0, 0] == few[2]
+    with pytest.raises(ValueError, match="exclude_seen must be True or False; got 'no'"):
+        model.recommend([user], exclude_seen="no")
+    with pytest.raises(ValueError, match="return_scores must be True or False"):
+        model.recommend([user], return_scores=1)
     with pytest.raises(ValueError, match="items must be a 1-d array"):
         model.recommend([X[0, 0]], items=[few])
     with pytest.raises(ValueError, match="items is empty"):

@@ -22,7 +22,13 @@ from .._interactions import (
     show_ids,
     unique_inverse,
 )
-from .._utils import check_int, keep_state_on_error, pairs_per_chunk, scored_in_chunks
+from .._utils import (
+    check_bool,
+    check_int,
+    keep_state_on_error,
+    pairs_per_chunk,
+    scored_in_chunks,
+)
 from ..metrics import evaluate_ranking
 
 _HANDLE_UNKNOWN = ("warn", "ignore", "error")
@@ -303,6 +309,8 @@ class BaseRecommender(_InteractionEstimator):
         if users.ndim != 1:
             raise ValueError(f"users must be a 1-d array of ids; got shape {users.shape}")
         k = check_int(k, "k")
+        exclude_seen = check_bool(exclude_seen, "exclude_seen")
+        return_scores = check_bool(return_scores, "return_scores")
         candidates = self._candidate_items(items)
         if candidates is None:
             n_candidates, pool = self.n_items_, f"the catalogue of {self.n_items_} items"
