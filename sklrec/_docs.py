@@ -42,8 +42,8 @@ _LAST_PARAMS = """
         given objects, as skorch does; ``clone`` the estimator for fresh
         ones. See :mod:`sklrec.callbacks` for ranking metrics per epoch.
     device : str, default="cpu"
-        Torch device that trains and predicts, such as "cuda". A model
-        pickled on a GPU loads on a machine without one.
+        Torch device that trains and predicts: "cpu", or "cuda" (or
+        "cuda:1"). A model pickled on a GPU loads on a machine without one.
     verbose : int, default=0
         Print one line per epoch when positive.
     random_state : int, RandomState instance or None, default=None

@@ -162,8 +162,12 @@ def check_device(device):
                 f"device={device!r} was asked for, but this machine has "
                 f"{torch.cuda.device_count()} CUDA device(s)"
             )
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} was asked for, but MPS is not available")
+    if dev.type not in ("cpu", "cuda"):
+        # sampling and the metrics compute in float64, which MPS lacks; the other
+        # accelerators are untested
+        raise ValueError(
+            f"device={device!r}: sklrec trains and scores on 'cpu' and 'cuda' devices only"
+        )
     return dev
 
 

@@ -276,6 +276,9 @@ def test_devices_that_cannot_train_are_named(monkeypatch):
 
     with pytest.raises(ValueError, match="'meta' holds no data"):
         check_device("meta")
+    for other in ("mps", "xpu:0"):  # MPS lacks the float64 that sampling uses
+        with pytest.raises(ValueError, match=f"'{other}': .* on 'cpu' and 'cuda' devices only"):
+            check_device(other)
     # a machine with one GPU, as torch would report it
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
