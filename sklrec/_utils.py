@@ -192,7 +192,9 @@ def seeded(seed, device):
     One thread at a time holds a seeded block.
     """
     device = torch.device(device)
-    devices = [device.index or 0] if device.type == "cuda" else []
+    devices = []
+    if device.type == "cuda":  # plain "cuda" is the current device, not always cuda:0
+        devices = [torch.cuda.current_device() if device.index is None else device.index]
     with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield

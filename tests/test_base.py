@@ -271,6 +271,24 @@ def test_cuda_without_cuda_is_a_clear_error(interactions):
         MFRecommender(device="cuda").fit(interactions[0])
 
 
+@pytest.mark.parametrize("device, forked", [("cpu", []), ("cuda", [1]), ("cuda:2", [2])])
+def test_seeding_forks_the_rng_of_the_device_that_trains(device, forked, monkeypatch):
+    # plain "cuda" is the current device: after torch.cuda.set_device(1), cuda:1
+    from contextlib import nullcontext
+
+    from sklrec._utils import seeded
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(
+        torch.random, "fork_rng", lambda devices: calls.append(devices) or nullcontext()
+    )
+    monkeypatch.setattr(torch, "manual_seed", lambda seed: None)
+    with seeded(0, device):
+        pass
+    assert calls == [forked]
+
+
 def test_devices_that_cannot_train_are_named(monkeypatch):
     from sklrec._utils import check_device
 
