@@ -103,10 +103,10 @@ class _InteractionEstimator(BaseEstimator):
         """Number of items seen in ``fit``."""
         return len(self.items_)
 
-    def _encode(self, values, kind):
+    def _encode(self, values, kind, **fallback):
         ids = self.users_ if kind == "user" else self.items_
         return IdMap(ids, kind).encode_known(
-            values, self.handle_unknown, estimator_name=type(self).__name__
+            values, self.handle_unknown, estimator_name=type(self).__name__, **fallback
         )
 
     def _known_ids(self, X):
@@ -360,12 +360,7 @@ class BaseRecommender(_InteractionEstimator):
             raise ValueError(f"items must be a 1-d array of item ids; got shape {items.shape}")
         if not len(items):
             raise ValueError("items is empty: there is no candidate to recommend")
-        index, known = IdMap(self.items_, "item").encode_known(
-            items,
-            self.handle_unknown,
-            estimator_name=type(self).__name__,
-            fallback="they are left out of the candidates",
-        )
+        index, known = self._encode(items, "item", fallback="they are left out of the candidates")
         if not known.any():
             raise ValueError("none of the candidate items was seen in fit: nothing to rank")
         return np.unique(index[known]) - 1
