@@ -150,8 +150,11 @@ def check_device(device):
     """Return ``torch.device(device)`` or raise a ``ValueError`` naming it."""
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(f"unknown device {device!r}: {exc}") from None
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"unknown device {device!r}: sklrec trains and scores on 'cpu' and 'cuda' "
+            "devices ('cuda:1' picks a GPU)"
+        ) from None
     if dev.type == "meta":
         raise ValueError(f"device={device!r} holds no data, so nothing can train on it")
     if dev.type == "cuda":

@@ -346,6 +346,9 @@ def test_string_ids_dataframe_and_context_columns(estimator):
     recs = est.recommend(["u0", "u1"], k=2)
     assert recs.shape == (2, 2) and str(recs[0, 0]).startswith("i")
     assert np.isfinite(est.predict(frame.iloc[:5])).all()
+    # context is ignored, yet predict takes the columns fit saw, and says so
+    with pytest.raises(ValueError, match=r"has 2 features.*the 3 columns it was fitted on"):
+        est.predict(frame[["user", "item"]].to_numpy())
 
 
 def test_pandas_extension_dtypes_and_times(estimator):

@@ -75,16 +75,25 @@ class _InteractionEstimator(BaseEstimator):
                 )
             X = np.empty((len(rows), widths[0]), dtype=object)
             X[:] = rows
-        return validate_data(
-            self,
-            numpy_columns(X),
-            reset=reset,
-            dtype=None,
-            ensure_all_finite=False,
-            # after fit, validate_data's own check on n_features_in_ is the clearer one
-            ensure_min_features=2 if reset else 1,
-            ensure_min_samples=self._min_samples if reset else 1,
-        )
+        try:
+            return validate_data(
+                self,
+                numpy_columns(X),
+                reset=reset,
+                dtype=None,
+                ensure_all_finite=False,
+                # after fit, validate_data's own check on n_features_in_ is the clearer one
+                ensure_min_features=2 if reset else 1,
+                ensure_min_samples=self._min_samples if reset else 1,
+            )
+        except ValueError as exc:
+            if reset or "features as input" not in str(exc):
+                raise
+            raise ValueError(
+                f"{exc} The model ignores context columns, but X must have the "
+                f"{self.n_features_in_} columns it was fitted on (user id, item id, then "
+                "context)"
+            ) from None
 
     def _check_params(self):
         if self.handle_unknown not in _HANDLE_UNKNOWN:
