@@ -123,7 +123,11 @@ EMBEDDING_WEIGHT_DECAY_DOC = (
 )
 
 NET_ATTRIBUTE = """net_ : skorch.NeuralNet
-        The trained network; ``net_.history`` holds the per-epoch losses."""
+        The trained network; ``net_.history`` holds the per-epoch losses.
+    n_iter_ : int
+        Epochs ``net_`` trained: those ``fit`` ran before early stopping
+        ended it (the weights are the best epoch's), plus one per
+        ``partial_fit``."""
 
 
 def fill_doc(**defaults):

@@ -231,8 +231,8 @@ class NeuMFRecommender(_NCFRecommender):
         pre-training gained. With early stopping, the model as loaded
         competes with the epochs of that phase on the validation split, and
         is kept where none of them scores higher. ``callbacks`` see only the
-        NeuMF phase;
-        ``partial_fit`` never pre-trains.
+        NeuMF phase, and ``n_iter_`` counts its epochs; ``partial_fit`` never
+        pre-trains.
     {implicit_params}
     {training_params}
 

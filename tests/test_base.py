@@ -325,10 +325,10 @@ def test_positive_threshold(interactions):
 def test_partial_fit_adds_one_epoch(est, interactions):
     X, _ = interactions
     model = clone(est).partial_fit(X)
-    assert len(model.net_.history) == 1
+    assert len(model.net_.history) == model.n_iter_ == 1
     first = model.predict(X)
     model.partial_fit(X)
-    assert len(model.net_.history) == 2
+    assert len(model.net_.history) == model.n_iter_ == 2
     assert not np.allclose(first, model.predict(X))
     with pytest.raises(ValueError, match="unknown user"):
         model.partial_fit(np.array([[12345, X[0, 1], 0]]))

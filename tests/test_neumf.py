@@ -76,14 +76,16 @@ def test_early_stopping_keeps_the_best_epoch_and_then_steps_aside(grouped):
     ).fit(train)
     hist = model.net_.history
     valid = hist[:, "valid_ndcg@10"]
-    assert len(hist) < 200
+    assert model.n_iter_ == len(hist) < 200
     assert np.argmax(valid) == len(hist) - 3  # two epochs without improvement
     names = [name for name, _ in model.net_.callbacks_]
     assert "sklrec_early_stopping" not in names and "sklrec_validation" not in names
     # the held-out pairs still count as seen
     assert model.interactions_.nnz == len(np.unique(train[:, :2], axis=0))
+    fitted_epochs = model.n_iter_
     model.partial_fit(train)
-    assert len(model.net_.history) == len(hist) and "valid_ndcg@10" not in hist[-1]
+    assert model.n_iter_ == len(model.net_.history) == fitted_epochs + 1
+    assert "valid_ndcg@10" not in model.net_.history[-1]
 
 
 def test_a_few_heavy_users_do_not_cut_every_users_validation_negatives():
@@ -276,6 +278,7 @@ def test_pretrain_fine_tunes_neumf_with_plain_sgd(grouped):
     optimizer = model.net_.optimizer_
     assert type(optimizer) is torch.optim.SGD
     assert optimizer.defaults["momentum"] == 0
+    assert model.n_iter_ == 2  # the NeuMF phase's epochs, not the halves' as well
     # the estimator's own optimizer is untouched for a fit without pre-training
     model.set_params(pretrain=False).fit(train)
     assert type(model.net_.optimizer_) is torch.optim.Adam
@@ -333,5 +336,5 @@ def test_zero_epochs_with_early_stopping(grouped, pretrain):
         embedding_dim=4, hidden_dims=(8, 4), pretrain=pretrain, max_epochs=0,
         early_stopping=True, random_state=0,
     ).fit(train)  # fmt: skip
-    assert len(model.net_.history) == 0
+    assert len(model.net_.history) == model.n_iter_ == 0
     assert np.isfinite(model.predict(train[:5])).all()

@@ -288,6 +288,11 @@ class _TorchTraining:
             self._run(self.net_, data, epochs=epochs)
 
     @property
+    def n_iter_(self):
+        """Epochs ``net_`` trained: ``fit``'s (up to early stopping), one per ``partial_fit``."""
+        return len(self.net_.history)
+
+    @property
     def _device(self):
         return torch.device(self.net_.device)
 
