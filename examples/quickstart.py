@@ -51,7 +51,7 @@ for name, model in models.items():
     seconds = time.perf_counter() - start
     sampled = evaluate_ranking(model, X_test, metrics=("hit_rate", "ndcg"), n_negatives=99)
     full = evaluate_ranking(model, X_test, metrics=("hit_rate", "ndcg"))
-    epochs = len(model.net_.history) if hasattr(model, "net_") else 0
+    epochs = getattr(model, "n_iter_", 0)
     row = {
         "model": name,
         "HR@10 (99 neg)": round(sampled["hit_rate"], 4),
@@ -109,7 +109,7 @@ for name, model in regressors.items():
         "model": name,
         "RMSE": round(float(np.sqrt(np.mean(error**2))), 4),
         "MAE": round(float(np.mean(np.abs(error))), 4),
-        "epochs": len(model.net_.history) if hasattr(model, "net_") else 0,
+        "epochs": getattr(model, "n_iter_", 0),
         "fit_seconds": round(seconds, 2),
     }
     print(json.dumps(row))
