@@ -14,6 +14,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils import check_array, check_consistent_length, column_or_1d
 
+from ._utils import external_stacklevel
+
 __all__ = [
     "IdMap",
     "as_id_column",
@@ -262,7 +264,7 @@ class IdMap:
                 warnings.warn(
                     f"{estimator_name}: {msg} were not seen in fit; {fallback}",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=external_stacklevel(),
                 )
         return index, known
 

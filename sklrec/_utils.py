@@ -2,6 +2,8 @@
 
 import functools
 import numbers
+import os
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -16,10 +18,30 @@ __all__ = [
     "check_int",
     "check_real",
     "draw_seed",
+    "external_stacklevel",
     "is_auto",
     "keep_state_on_error",
     "seeded",
 ]
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def external_stacklevel():
+    """Return the ``stacklevel`` of ``warnings.warn`` that names the first caller outside sklrec.
+
+    Call it as an argument of ``warnings.warn``: level 1 is the function
+    issuing the warning, and each sklrec frame above it adds one, so that
+    the warning points at the user's line however deep inside sklrec
+    (``predict``, a scorer, ``evaluate_ranking``) it was raised.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        _PACKAGE_DIR
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def is_auto(value):

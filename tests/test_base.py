@@ -1,6 +1,7 @@
 """Validation, unknown ids, partial_fit, callbacks and devices, on every recommender."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,9 +9,10 @@ import torch
 from sklearn.base import clone, is_regressor
 from skorch.callbacks import Callback, LRScheduler
 
+import sklrec
 from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.callbacks import RankingScoring
-from sklrec.metrics import evaluate_ranking
+from sklrec.metrics import evaluate_ranking, make_ranking_scorer
 
 from .test_common import ESTIMATORS, REGRESSORS, _name, bad_module_sizes, cpu_twin, fitted_on
 
@@ -84,8 +86,14 @@ def test_unknown_ids(est, interactions):
         scores = model.predict(new)
     assert len([w for w in record if "unknown user" in str(w.message)]) == 1
     assert scores[0] == scores[1] == -np.inf and np.isfinite(scores[2])
-    with pytest.warns(UserWarning, match=r"unknown user id\(s\) \[999\]"):
+    with pytest.warns(UserWarning, match=r"unknown user id\(s\) \[999\]") as more:
         assert model.recommend([999], k=2).shape == (1, 2)
+        evaluate_ranking(model, new, n_negatives=3)
+    # every warning points at the line that called sklrec, not at sklrec's insides
+    assert {w.filename for w in [*record, *more]} == {__file__}
+    with pytest.warns(UserWarning, match="unknown user id") as scored:
+        make_ranking_scorer("ndcg")(model, new)  # through scikit-learn's scorer: its line
+    assert all(Path(sklrec.__file__).parent not in Path(w.filename).parents for w in scored)
     model.set_params(handle_unknown="ignore")  # the same fallback, silently
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -188,8 +188,9 @@ def test_unknown_ids_fall_back_to_mean_plus_known_bias(est, small):
     model = clone(est).fit(X, y)
     known_user, known_item = X[0, 0], X[0, 1]
     rows = np.array([[known_user, 999, 0], [999, known_item, 0], [998, 997, 0]])
-    with pytest.warns(UserWarning, match="not seen in fit"):
+    with pytest.warns(UserWarning, match="not seen in fit") as record:
         pred = model.predict(rows)
+    assert {w.filename for w in record} == {__file__}  # the caller's line
     u = np.searchsorted(model.users_, known_user)
     i = np.searchsorted(model.items_, known_item)
     expected = model.global_mean_ + np.array([model.user_bias_[u], model.item_bias_[i], 0.0])
