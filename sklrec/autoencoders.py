@@ -73,6 +73,11 @@ class _AutoEncoderRegressor(TorchRegressor):
             kept = self._item_rows = (self.interactions_, self.interactions_.T.tocsr())
         return kept[1]
 
+    def _weight_rows(self):
+        """Return the pairs' weights laid out as ``_rows()`` (None without ``sample_weight``)."""
+        weights = self._pair_weights
+        return weights.T.tocsr() if weights is not None and self._item_based else weights
+
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_item_rows", None)  # rebuilt when first asked for: no second copy pickled
@@ -90,9 +95,9 @@ class _AutoEncoderRegressor(TorchRegressor):
     def _net_extra(self):
         return {"refeed": bool(getattr(self, "refeed", False))}
 
-    def _training_data(self, user_index, item_index, ratings, device):
+    def _training_data(self, user_index, item_index, ratings, device, weights=None):
         rows = np.unique(item_index if self._item_based else user_index)
-        return _SparseRows(self._rows(), rows, device)
+        return _SparseRows(self._rows(), rows, device, self._weight_rows())
 
     def _predict_pairs(self, users, items):
         rows, cols = (items - 1, users - 1) if self._item_based else (users - 1, items - 1)

@@ -116,10 +116,10 @@ class BiasRegressor(BaseRegressor):
         for name in ("user_damping", "item_damping"):
             check_real(getattr(self, name), name, 0, low_closed=True)
 
-    def _fit_model(self, user_index, item_index, ratings, epochs):
+    def _fit_model(self, user_index, item_index, ratings, epochs, weights=None):
         damping = (float(self.user_damping), float(self.item_damping))
         self.global_mean_, self.user_bias_, self.item_bias_ = bias_baseline(
-            user_index, item_index, ratings, self.n_users_, self.n_items_, damping
+            user_index, item_index, ratings, self.n_users_, self.n_items_, damping, weights
         )
 
     def _predict_pairs(self, users, items):

@@ -131,17 +131,22 @@ class ValidationRMSE(_EpochScore):
     """RMSE of held-out ratings of pairs given as 1-based index arrays.
 
     The monitor of the regressors' own early stopping, recorded as
-    ``"valid_rmse"`` (predictions clipped as ``predict`` clips them).
+    ``"valid_rmse"`` (predictions clipped as ``predict`` clips them); with
+    ``weights`` (one per pair) each squared error is weighted by its pair's.
     """
 
     name_ = "valid_rmse"
     _lower_is_better = True
 
-    def __init__(self, users, items, ratings):
+    def __init__(self, users, items, ratings, weights=None):
         self.users = users
         self.items = items
         self.ratings = ratings
+        self.weights = weights
 
     def _evaluate(self, regressor):
         pred = regressor._clipped(regressor._predict_pairs(self.users, self.items))
-        return float(np.sqrt(np.mean((pred - self.ratings) ** 2)))
+        weights = self.weights
+        if weights is not None and not weights.sum() > 0:
+            weights = None  # every held-out rating weighs 0: count them alike
+        return float(np.sqrt(np.average((pred - self.ratings) ** 2, weights=weights)))

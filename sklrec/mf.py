@@ -230,8 +230,8 @@ class MFRegressor(TorchRegressor):
     def _net_extra(self):
         return {"l2": self.weight_decay}
 
-    def _training_data(self, user_index, item_index, ratings, device):
-        return _Ratings(user_index, item_index, ratings - self.global_mean_, device)
+    def _training_data(self, user_index, item_index, ratings, device, weights=None):
+        return _Ratings(user_index, item_index, ratings - self.global_mean_, device, weights)
 
     def _predict_pairs(self, users, items):
         module = self._module()

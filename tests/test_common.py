@@ -68,6 +68,16 @@ EXPECTED_FAILED = {
 EXPECTED_FAILED[PopularityRecommender] = {
     "check_sample_weight_equivalence_on_dense_data": _WEIGHTED_IS_NOT_REPEATED
 }
+# (BiasRegressor passes it: its closed form counts a weight as that many ratings)
+for _e in REGRESSORS:
+    if not isinstance(_e, BiasRegressor):
+        EXPECTED_FAILED[type(_e)] = {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "minibatch training: the repeated rows make an epoch of more, other batches "
+                "than the weighted rows (weights are rescaled to a mean of 1), so the two "
+                "fits take different steps and end at different models"
+            )
+        }
 # scikit-learn's checks fit on a handful of users and items: one negative per positive
 # is all their data leaves to draw for some users (as few as one unseen item)
 CHECKED = [

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklrec import BiasRegressor, MFRecommender, NeuMFRecommender, PopularityRecommender
+from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.compose import RecencyWeighted
 from sklrec.metrics import evaluate_ranking, make_ranking_scorer
 from sklrec.model_selection import LeaveLastOut
@@ -130,7 +131,10 @@ def test_partial_fit_trains_one_epoch_at_a_time(interactions):
         ({"strength": -1.0}, "strength must be"),
         ({"strength": "high"}, "strength must be"),
         ({"time_column": 7}, "no column 7"),
-        ({"estimator": BiasRegressor()}, "whose fit takes sample_weight; BiasRegressor.fit"),
+        (
+            {"estimator": KNeighborsRegressor()},
+            "whose fit takes sample_weight; KNeighborsRegressor.fit",
+        ),
     ],
 )
 def test_bad_parameters_raise_and_keep_the_fitted_model(params, match, interactions):

@@ -20,6 +20,7 @@ from skorch.callbacks import Callback
 from sklrec import AutoRecRegressor, BiasRegressor, DeepAutoEncoderRegressor, MFRegressor
 from sklrec.base._net import _MaskedMSELoss, _SparseRows
 from sklrec.base._regression import build_ratings
+from sklrec.callbacks import ValidationRMSE
 from sklrec.datasets import make_ratings
 
 from .test_base import _NoSyncInBatches
@@ -95,6 +96,114 @@ def test_refeed_takes_a_second_step_per_batch(small):
         ).fit(X, y)
         steps[refeed] = int(model.net_.optimizer_.state_dict()["state"][0]["step"])
     assert steps[True] == 2 * steps[False] > 0
+
+
+# -- sample_weight ------------------------------------------------------------------------
+@pytest.mark.parametrize("est", REGRESSORS, ids=_name)
+def test_weights_of_one_are_the_unweighted_fit(est, small):
+    X, y = small
+    plain = clone(est).fit(X, y).predict(X)
+    for weights in (np.ones(len(y)), list(np.ones(len(y))), 1.0):
+        np.testing.assert_array_equal(
+            clone(est).fit(X, y, sample_weight=weights).predict(X), plain
+        )
+    scaled = clone(est).fit(X, y, sample_weight=3.0).predict(X)
+    if isinstance(est, BiasRegressor):  # three ratings each: the damping weighs less
+        assert not np.allclose(scaled, plain)
+    else:  # rescaled to a mean of 1
+        np.testing.assert_array_equal(scaled, plain)
+
+
+def test_bias_baseline_counts_a_weight_as_repeated_ratings(small):
+    X, y = small
+    weights = np.random.RandomState(0).randint(0, 4, len(y))
+    weights[0] = 0
+    repeated = np.repeat(np.arange(len(y)), weights)
+    weighted = BiasRegressor(clip=False).fit(X, y, sample_weight=weights)
+    plain = BiasRegressor(clip=False).fit(X[repeated], y[repeated])
+    assert weighted.global_mean_ == pytest.approx(plain.global_mean_)
+    np.testing.assert_allclose(weighted.predict(X[repeated]), plain.predict(X[repeated]))
+
+
+@pytest.mark.parametrize("name", ["mf", "i-autorec", "u-autorec", "deep-ae"])
+def test_ratings_of_weight_zero_teach_nothing(name, ratings):
+    # every training rating again with its opposite value: at weight 0 the model learns
+    # what the clean ratings teach; at weight 1 the pairs average to the middle
+    X_train, X_test, y_train, y_test = ratings
+    X2 = np.r_[X_train, X_train]
+    y2 = np.r_[y_train, y_train.min() + y_train.max() - y_train]
+    weights = np.r_[np.ones(len(y_train)), np.zeros(len(y_train))]
+    model = clone(LEARNERS[name]).set_params(random_state=0)
+    weighted = _rmse(clone(model).fit(X2, y2, sample_weight=weights), X_test, y_test)
+    spoiled = _rmse(clone(model).fit(X2, y2), X_test, y_test)
+    bias_rmse = _rmse(BiasRegressor().fit(X_train, y_train), X_test, y_test)
+    assert weighted < bias_rmse - 0.05 < spoiled - 0.05, (weighted, bias_rmse, spoiled)
+
+
+def test_weighted_masked_loss():
+    target = torch.tensor([[4.0, float("nan")], [1.0, 3.0]])
+    pred = torch.tensor([[3.0, 9.0], [3.0, 3.0]])
+    weight = torch.tensor([[2.0, 5.0], [0.5, 1.0]])
+    loss = _MaskedMSELoss()(pred, target, weight)
+    assert loss.item() == pytest.approx((2.0 * 1 + 0.5 * 4 + 1.0 * 0) / 3)
+
+
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_partial_fit_and_early_stopping_take_weights(est, small):
+    X, y = small
+    weights = np.random.RandomState(0).uniform(0.2, 3.0, len(y))
+    stopping = dict(early_stopping=True, validation_fraction=0.2, random_state=0)
+    model = clone(est).set_params(**stopping).fit(X, y, sample_weight=weights)
+    plain = clone(est).set_params(**stopping).fit(X, y)
+    assert not np.array_equal(model.predict(X), plain.predict(X))
+    # the held-out pairs carry their weights, and the validation RMSE is weighted by them
+    _, (users, items, held, held_weights) = model._split_validation(model._seed)
+    expected = model._pair_weights.toarray()[users, items]
+    np.testing.assert_allclose(held_weights, expected)
+    # partial_fit: the new ratings replace their pairs' weights; the others keep theirs
+    pairs = model._pair_weights.toarray()
+    model.partial_fit(X[:5], y[:5], sample_weight=np.full(5, 7.0))
+    after = model._pair_weights.toarray()
+    u, i = model._known_ids(X[:5])
+    np.testing.assert_allclose(after[u, i], 7.0 * np.bincount(u * 100 + i)[u * 100 + i])
+    others = np.ones_like(pairs, dtype=bool)
+    others[u, i] = False
+    np.testing.assert_allclose(after[others], pairs[others])
+    # a model fitted without weights gets weight 1 for its other pairs
+    plain.partial_fit(X[:5], y[:5], sample_weight=np.full(5, 7.0))
+    stored = plain.interactions_.toarray() != 0
+    assert set(np.unique(plain._pair_weights.toarray()[stored & others])) <= {1.0}
+
+
+@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+def test_weight_only_on_held_out_ratings_is_a_clear_error(est, small):
+    X, y = small
+    model = clone(est).set_params(early_stopping=True, validation_fraction=0.2, random_state=0)
+    model.fit(X, y)
+    before = model.predict(X)
+    # weight on exactly the pairs the same seed holds out for validation
+    _, (users, items, _, _) = model._split_validation(model._seed)
+    held = set(zip(users, items, strict=True))
+    u, i = model._known_ids(X)
+    weights = np.array([(a, b) in held for a, b in zip(u, i, strict=True)], dtype=float)
+    with pytest.raises(ValueError, match="zero on every rating left to train on"):
+        model.fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_validation_rmse_is_weighted(small):
+    X, y = small
+    model = MFRegressor(max_epochs=1, random_state=0).fit(X, y)
+    users, items = model._known_ids(X[:4])
+    pred = model.predict(X[:4])
+    weights = np.array([1.0, 0.0, 2.0, 0.0])
+    score = ValidationRMSE(users + 1, items + 1, y[:4], weights)._evaluate(model)
+    assert score == pytest.approx(
+        np.sqrt((1 * (pred[0] - y[0]) ** 2 + 2 * (pred[2] - y[2]) ** 2) / 3)
+    )
+    # all held-out weights 0: the plain RMSE, not a division by 0
+    score = ValidationRMSE(users + 1, items + 1, y[:4], np.zeros(4))._evaluate(model)
+    assert score == pytest.approx(np.sqrt(np.mean((pred - y[:4]) ** 2)))
 
 
 # -- masking ------------------------------------------------------------------------------
@@ -220,6 +329,10 @@ def _bad_regression_fits(X, y):
         "one column": ((X[:, :1], y), "minimum of 2 is required"),
         "empty X": ((X[:0], y[:0]), "0 sample"),
         "lengths differ": ((X, y[:-1]), "inconsistent numbers of samples"),
+        "negative weight": ((X, y, np.r_[-1.0, np.ones(len(y) - 1)]), r"non-negative; rows \[0\]"),
+        "NaN weight": ((X, y, np.r_[np.nan, np.ones(len(y) - 1)]), "NaN or infinite"),
+        "weights too short": ((X, y, np.ones(len(y) - 1)), "one weight per row"),
+        "all weights zero": ((X, y, np.zeros(len(y))), "zero on every row"),
     }
 
 
@@ -234,6 +347,10 @@ def test_bad_input_raises_and_keeps_the_fitted_model(est, case, small):
         model.fit(*args)
     np.testing.assert_array_equal(model.predict(X), before)
     assert model.n_users_ == len(np.unique(X[:, 0]))
+    if len(args) == 3 and hasattr(model, "partial_fit"):  # the weights' checks
+        with pytest.raises(ValueError, match=match):
+            model.partial_fit(*args)
+        np.testing.assert_array_equal(model.predict(X), before)
 
 
 @pytest.mark.parametrize(
@@ -355,7 +472,8 @@ def test_early_stopping_holds_out_ratings_and_keeps_the_best_epoch(est, ratings)
     assert n_pairs == len(X_train)
     assert seen.nnz_ == n_pairs - round(0.1 * n_pairs)  # held out of the inputs as well
     # the same split again: the restored weights score the best recorded RMSE on it
-    _, (users, items, held) = model._split_validation(model._seed)
+    _, (users, items, held, weights) = model._split_validation(model._seed)
+    assert weights is None  # fitted without sample_weight
     if isinstance(model, MFRegressor):  # its predictions do not read interactions_
         pred = model._clipped(model._predict_pairs(users + 1, items + 1))
         # (skorch counts gains below a relative 1e-4 as none)
@@ -380,7 +498,7 @@ def test_early_stopping_split_covers_each_pair_once(small):
     X, y = small
     model = MFRegressor(max_epochs=1, random_state=0).fit(X, y)
     model.set_params(validation_fraction=0.25)
-    (tu, ti, tr), (vu, vi, vr) = model._split_validation(0)
+    (tu, ti, tr, _), (vu, vi, vr, _) = model._split_validation(0)
     keys = np.r_[tu * 1000 + ti, vu * 1000 + vi]
     assert len(np.unique(keys)) == len(keys) == model.interactions_.nnz
     assert len(vu) == round(0.25 * model.interactions_.nnz)
@@ -532,15 +650,17 @@ def test_grid_search_and_optuna_search(small):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
-def test_cuda_training_never_syncs_within_a_batch(est, small):
+def test_cuda_training_never_syncs_within_a_batch(est, weighted, small):
     X, y = small
+    weights = np.linspace(0.5, 2.0, len(y)) if weighted else None
     refeed = {"refeed": True} if "refeed" in est.get_params() else {}
     model = clone(est).set_params(
         device="cuda", max_epochs=3, callbacks=[("no_sync", _NoSyncInBatches())], **refeed
     )
     try:
-        model.fit(X, y)
+        model.fit(X, y, sample_weight=weights)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert len(model.net_.history) == 3

@@ -101,6 +101,21 @@ class _InteractionEstimator(BaseEstimator):
                 f"handle_unknown must be one of {_HANDLE_UNKNOWN}; got {self.handle_unknown!r}"
             )
 
+    @staticmethod
+    def _sample_weights(sample_weight, n_rows, rows=None, what="row"):
+        """Return the checked ``sample_weight`` (of ``rows`` only, if given), or None.
+
+        A scalar weighs every row the same, as in scikit-learn.
+        """
+        if sample_weight is None:
+            return None
+        weights = check_sample_weight(sample_weight, n_rows)
+        if rows is not None:
+            weights = weights[rows]
+        if not weights.sum() > 0:
+            raise ValueError(f"sample_weight is zero on every {what}: nothing to learn from")
+        return weights
+
     # -- id maps ---------------------------------------------------------------
     @property
     def n_users_(self):
@@ -211,19 +226,9 @@ class BaseRecommender(_InteractionEstimator):
         self._fit_model(user_index[positive], item_index[positive], epochs, weights)
         return self
 
-    @staticmethod
-    def _positive_weights(sample_weight, X, positive):
-        """Return the checked ``sample_weight`` of the positive rows (``None`` if not given).
-
-        A scalar weighs every row the same, as in scikit-learn.
-        """
-        if sample_weight is None:
-            return None
-        weights = check_sample_weight(sample_weight, len(X))
-        weights = weights[positive]
-        if not weights.sum() > 0:
-            raise ValueError("sample_weight is zero on every positive row: nothing to learn from")
-        return weights
+    def _positive_weights(self, sample_weight, X, positive):
+        """Return the checked ``sample_weight`` of the positive rows (``None`` if not given)."""
+        return self._sample_weights(sample_weight, len(X), positive, "positive row")
 
     def _fit_model(self, user_index, item_index, epochs, weights=None):
         """Learn from 0-based positive pairs (``epochs=None``: the full schedule).

@@ -236,9 +236,11 @@ class _RecNet(NeuralNet):
         weight = X.get("sample_weight") if isinstance(X, dict) else None
         if weight is None:
             return super().get_loss(y_pred, y_true, X=X, training=training)
+        criterion = self.criterion_
+        if isinstance(criterion, _MaskedMSELoss):  # the regressors'
+            return criterion(y_pred, y_true, weight)
         # the training samples' own weights: the mean over the batch of the weighted
         # binary cross-entropy (the criterion every recommender net uses)
-        criterion = self.criterion_
         return F.binary_cross_entropy_with_logits(
             y_pred, y_true, weight=weight, pos_weight=criterion.pos_weight
         )
@@ -253,29 +255,68 @@ class _RecNet(NeuralNet):
 
 
 class _MaskedMSELoss(torch.nn.Module):
-    """Mean squared error over the observed entries (the target is NaN elsewhere)."""
+    """Mean squared error over the observed entries (the target is NaN elsewhere).
 
-    def forward(self, y_pred, y_true):
+    With ``weight`` (the shape of the target), each squared error is weighted
+    by it; the sum is still divided by the number of observed entries.
+    """
+
+    def forward(self, y_pred, y_true, weight=None):
         observed = ~torch.isnan(y_true)
-        error = torch.where(observed, y_pred - y_true, 0.0)
-        return error.square().sum() / observed.sum().clamp(min=1)
+        squared = torch.where(observed, y_pred - y_true, 0.0).square()
+        if weight is not None:
+            squared = squared * weight
+        return squared.sum() / observed.sum().clamp(min=1)
+
+
+def rescaled_weights(weights, left):
+    """Return training ``weights`` rescaled to a mean of 1 (None: unweighted).
+
+    The mean of 1 keeps the meaning of lr and weight_decay. No weights, or
+    all equal, give None: the unweighted fit, bit for bit. ``left`` names
+    what they weigh in the error raised when all are 0 (early stopping may
+    have held the others out).
+    """
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=np.float64)
+    if not weights.sum() > 0:
+        raise ValueError(f"sample_weight is zero on every {left}")
+    if (weights == weights[0]).all():
+        return None
+    return weights * (len(weights) / weights.sum())
+
+
+def _weight_tensor(weights, device):
+    if weights is None:
+        return None
+    return torch.as_tensor(weights, dtype=torch.float32, device=device)
+
+
+_RATINGS_LEFT = "rating left to train on (early stopping holds some out)"
 
 
 class _Ratings:
-    """Rated (user, item) pairs as whole-epoch tensors (1-based indices)."""
+    """Rated (user, item) pairs as whole-epoch tensors (1-based indices).
 
-    def __init__(self, user_index, item_index, ratings, device):
+    With ``weights`` (one per pair, rescaled to a mean of 1) every sample
+    carries its loss weight as ``X["sample_weight"]``.
+    """
+
+    def __init__(self, user_index, item_index, ratings, device, weights=None):
         self.users = torch.as_tensor(user_index, dtype=torch.int64, device=device) + 1
         self.items = torch.as_tensor(item_index, dtype=torch.int64, device=device) + 1
         self.ratings = torch.as_tensor(ratings, dtype=torch.float32, device=device)
+        self.weights = _weight_tensor(rescaled_weights(weights, _RATINGS_LEFT), device)
 
     def __len__(self):
         return len(self.ratings)
 
     def epoch(self, generator, shuffle=False):
-        return _permuted(
-            {"users": self.users, "items": self.items}, self.ratings, generator, shuffle
-        )
+        x = {"users": self.users, "items": self.items}
+        if self.weights is not None:
+            x["sample_weight"] = self.weights
+        return _permuted(x, self.ratings, generator, shuffle)
 
 
 class _SparseRows:
@@ -288,10 +329,13 @@ class _SparseRows:
     known there and densifying it never waits on the device.
     """
 
-    def __init__(self, matrix, rows, device):
+    def __init__(self, matrix, rows, device, weights=None):
         self.indptr = torch.as_tensor(matrix.indptr, dtype=torch.int64, device=device)
         self.indices = torch.as_tensor(matrix.indices, dtype=torch.int64, device=device)
         self.data = torch.as_tensor(matrix.data, dtype=torch.float32, device=device)
+        # each stored entry's weight (``weights``: a matrix of the same pattern), or None
+        weights = None if weights is None else rescaled_weights(weights.data, _RATINGS_LEFT)
+        self.weights = _weight_tensor(weights, device)
         self.rows = torch.as_tensor(rows, dtype=torch.int64, device=device)
         self.n_cols = matrix.shape[1]
         self.row_nnz = torch.as_tensor(np.diff(matrix.indptr), dtype=torch.int64)  # host
@@ -319,7 +363,11 @@ class _SparseRows:
         inputs[which, cols] = values
         target = torch.full_like(inputs, float("nan"))
         target[which, cols] = values
-        return {"inputs": inputs}, target
+        x = {"inputs": inputs}
+        if self.weights is not None:
+            x["sample_weight"] = torch.zeros_like(inputs)
+            x["sample_weight"][which, cols] = self.weights[pos]
+        return x, target
 
 
 class _PenalisedNet(_RecNet):
@@ -337,7 +385,7 @@ class _PenalisedNet(_RecNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = super().get_loss(y_pred, y_true, X=X, training=training)
         if training and self.l2:
-            loss = loss + self.l2 * self.module_.penalty(**X)
+            loss = loss + self.l2 * self.module_.penalty(X["users"], X["items"])
         return loss
 
 

@@ -24,38 +24,64 @@ from ._training import _TorchTraining
 _BIAS_DAMPING = (10.0, 25.0)
 
 
-def bias_baseline(user_index, item_index, ratings, n_users, n_items, damping=_BIAS_DAMPING):
+def bias_baseline(
+    user_index, item_index, ratings, n_users, n_items, damping=_BIAS_DAMPING, weights=None
+):
     """Return the global mean and damped user and item biases of ``ratings``.
 
     ``b_i = sum(r - mu) / (n_i + damping_item)`` over an item's ratings, then
     ``b_u = sum(r - mu - b_i) / (n_u + damping_user)`` over a user's: the
-    baseline predictor of Koren (2010), fitted in closed form.
+    baseline predictor of Koren (2010), fitted in closed form. With
+    ``weights`` every sum and count is weighted, so that a rating of weight 2
+    counts as the same rating given twice.
     """
     damp_user, damp_item = damping
-    mu = float(ratings.mean())
-    item_bias = np.bincount(item_index, ratings - mu, n_items) / (
-        np.bincount(item_index, minlength=n_items) + damp_item
+
+    def weighted(values):
+        return values if weights is None else weights * values
+
+    mu = float(ratings.mean() if weights is None else np.average(ratings, weights=weights))
+    item_bias = np.bincount(item_index, weighted(ratings - mu), n_items) / (
+        np.bincount(item_index, weights, n_items) + damp_item
     )
     residual = ratings - mu - item_bias[item_index]
-    user_bias = np.bincount(user_index, residual, n_users) / (
-        np.bincount(user_index, minlength=n_users) + damp_user
+    user_bias = np.bincount(user_index, weighted(residual), n_users) / (
+        np.bincount(user_index, weights, n_users) + damp_user
     )
     return mu, user_bias, item_bias
 
 
-def build_ratings(user_index, item_index, ratings, n_users, n_items):
-    """Return the CSR matrix of ratings; a pair rated more than once gets the mean."""
+def _pair_sums(user_index, item_index, values, shape):
+    """Return the sum of ``values`` per (user, item) pair, in CSR order (explicit zeros kept)."""
+    summed = sp.csr_matrix((values.astype(np.float64), (user_index, item_index)), shape=shape)
+    summed.sum_duplicates()
+    summed.sort_indices()
+    return summed
+
+
+def build_ratings(user_index, item_index, ratings, n_users, n_items, weights=None):
+    """Return the CSR matrix of ratings; a pair rated more than once gets the mean.
+
+    With ``weights`` that mean is weighted (a pair whose weights sum to 0
+    keeps the plain mean: it teaches nothing anyway).
+    """
     shape = (n_users, n_items)
-    total = sp.csr_matrix((ratings.astype(np.float64), (user_index, item_index)), shape=shape)
-    count = sp.csr_matrix((np.ones(len(ratings)), (user_index, item_index)), shape=shape)
-    total.sum_duplicates()
-    count.sum_duplicates()
-    total.sort_indices()
-    count.sort_indices()
+    count = _pair_sums(user_index, item_index, np.ones(len(ratings)), shape)
+    mean = _pair_sums(user_index, item_index, ratings, shape).data / count.data
+    if weights is not None:
+        total = _pair_sums(user_index, item_index, weights, shape).data
+        weighted = _pair_sums(user_index, item_index, weights * ratings, shape).data
+        mean = np.where(total > 0, weighted / np.where(total > 0, total, 1.0), mean)
     # an explicit zero rating must stay stored: build from the pattern of `count`
-    return sp.csr_matrix(
-        ((total.data / count.data).astype(np.float32), count.indices, count.indptr), shape=shape
-    )
+    return sp.csr_matrix((mean.astype(np.float32), count.indices, count.indptr), shape=shape)
+
+
+def build_pair_weights(user_index, item_index, weights, n_users, n_items):
+    """Return the CSR matrix of each rated pair's summed weight, in ``build_ratings``' pattern."""
+    shape = (n_users, n_items)
+    count = _pair_sums(user_index, item_index, np.ones(len(weights)), shape)
+    total = _pair_sums(user_index, item_index, weights, shape).data
+    return sp.csr_matrix((total.astype(np.float32), count.indices, count.indptr), shape=shape)
 
 
 class BaseRegressor(RegressorMixin, _InteractionEstimator):
@@ -80,7 +106,7 @@ class BaseRegressor(RegressorMixin, _InteractionEstimator):
         check_bool(self.clip, "clip")
 
     @keep_state_on_error
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to rated interactions.
 
         Parameters
@@ -91,13 +117,24 @@ class BaseRegressor(RegressorMixin, _InteractionEstimator):
         y : array-like of shape (n_samples,)
             The rating of each row. A (user, item) pair rated more than once
             counts with the mean of its ratings.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each rating. The baseline's means and
+            counts (``global_mean_``, ``user_bias_``, ``item_bias_``) weigh
+            each rating by it, as if it were given that many times. The torch
+            models weigh its term of the squared error by it, rescaled to a
+            mean of 1 over the ratings they train on, so that ``lr`` and
+            ``weight_decay`` keep their meaning; early stopping's validation
+            RMSE is weighted the same way. A pair rated more than once gets
+            the weighted mean of its ratings and the sum of their weights. A
+            rating of weight 0 still makes its pair an input of the
+            autoencoders' rows, but teaches nothing.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, epochs=None)
+        return self._fit(X, y, epochs=None, sample_weight=sample_weight)
 
     def _check_y(self, X, y):
         if y is None:
@@ -107,22 +144,33 @@ class BaseRegressor(RegressorMixin, _InteractionEstimator):
             )
         return check_target(y, len(X))
 
-    def _fit(self, X, y, epochs):
+    def _fit(self, X, y, epochs, sample_weight=None):
         self._check_params()
         X = self._check_X(X, reset=True)
         y = self._check_y(X, y)
+        weights = self._sample_weights(sample_weight, len(X))
         self.users_, user_index = unique_inverse(as_id_column(X[:, 0], "user"))
         self.items_, item_index = unique_inverse(as_id_column(X[:, 1], "item"))
-        self.interactions_ = build_ratings(user_index, item_index, y, self.n_users_, self.n_items_)
+        shape = (self.n_users_, self.n_items_)
+        self.interactions_ = build_ratings(user_index, item_index, y, *shape, weights)
+        # each rated pair's summed weight, in the pattern of interactions_ (None: all 1)
+        self._pair_weights = (
+            None
+            if weights is None
+            else build_pair_weights(user_index, item_index, weights, *shape)
+        )
         self.global_mean_, self.user_bias_, self.item_bias_ = bias_baseline(
-            user_index, item_index, y, self.n_users_, self.n_items_
+            user_index, item_index, y, *shape, weights=weights
         )
         self.rating_range_ = (float(y.min()), float(y.max()))
-        self._fit_model(user_index, item_index, y, epochs=epochs)
+        self._fit_model(user_index, item_index, y, epochs=epochs, weights=weights)
         return self
 
-    def _fit_model(self, user_index, item_index, ratings, epochs):
-        """Learn from 0-based rated pairs (``epochs=None``: the full schedule)."""
+    def _fit_model(self, user_index, item_index, ratings, epochs, weights=None):
+        """Learn from 0-based rated pairs (``epochs=None``: the full schedule).
+
+        ``weights`` are the rows' ``sample_weight``, or ``None``.
+        """
         raise NotImplementedError
 
     def _predict_pairs(self, users, items):
@@ -176,7 +224,8 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
     def _module_params(self):
         raise NotImplementedError
 
-    def _training_data(self, user_index, item_index, ratings, device):
+    def _training_data(self, user_index, item_index, ratings, device, weights=None):
+        """Return the training set of these 0-based rated pairs (``weights``: theirs, or None)."""
         raise NotImplementedError
 
     def _check_params(self):
@@ -190,8 +239,9 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         """Split the rated pairs of ``interactions_`` for early stopping.
 
         Returns the training pairs and the held-out ones, each as 0-based
-        (users, items, ratings), a pair rated twice counting once with its
-        mean so that it never lands on both sides.
+        (users, items, ratings, weights), a pair rated twice counting once
+        with its mean (and the sum of its weights; ``weights`` is None
+        without ``sample_weight``) so that it never lands on both sides.
         """
         pairs = self.interactions_.tocoo()
         n_pairs = pairs.nnz
@@ -205,24 +255,32 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         held = np.zeros(n_pairs, dtype=bool)
         held[np.random.RandomState(seed).choice(n_pairs, n_valid, replace=False)] = True
         rows, cols = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
-        return [(rows[m], cols[m], pairs.data[m]) for m in (~held, held)]
+        # the weights share interactions_' pattern, so their COO order is the same
+        weights = None if self._pair_weights is None else self._pair_weights.tocoo().data
+        return [
+            (rows[m], cols[m], pairs.data[m], None if weights is None else weights[m])
+            for m in (~held, held)
+        ]
 
-    def _fit_model(self, user_index, item_index, ratings, epochs):
+    def _fit_model(self, user_index, item_index, ratings, epochs, weights=None):
         device = check_device(self.device)
         self._seed = draw_seed(self.random_state)
         stopping = []
-        everything = self.interactions_
+        everything = self.interactions_, self._pair_weights
         if epochs is None and self.early_stopping:
-            (user_index, item_index, ratings), valid = self._split_validation(self._seed)
-            users, items, held_ratings = valid
-            stopping = self._stopping_callbacks(ValidationRMSE(users + 1, items + 1, held_ratings))
+            (user_index, item_index, ratings, weights), valid = self._split_validation(self._seed)
+            users, items, held_ratings, held_weights = valid
+            stopping = self._stopping_callbacks(
+                ValidationRMSE(users + 1, items + 1, held_ratings, held_weights)
+            )
             # the held-out ratings leave the training rows (the autoencoders' inputs) as well
             # as the loss while training; they join the inputs of predict afterwards
-            self.interactions_ = build_ratings(
-                user_index, item_index, ratings, self.n_users_, self.n_items_
-            )
+            shape = (self.n_users_, self.n_items_)
+            self.interactions_ = build_ratings(user_index, item_index, ratings, *shape)
+            if weights is not None:
+                self._pair_weights = build_pair_weights(user_index, item_index, weights, *shape)
         try:
-            data = self._training_data(user_index, item_index, ratings, device)
+            data = self._training_data(user_index, item_index, ratings, device, weights)
             module, kwargs = self._module_params()
             internal = [*self._schedule_callbacks(len(data)), *stopping] if epochs is None else ()
             net = self._net_class(
@@ -237,15 +295,15 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
             with seeded(self._seed, device):
                 self._run(net, data, epochs)
         finally:
-            self.interactions_ = everything
+            self.interactions_, self._pair_weights = everything
 
     @keep_state_on_error
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """Train one more epoch on ``X`` (one epoch from scratch if unfitted).
 
         The ids of ``X`` must have been seen in the first fit; its ratings
-        join ``interactions_`` (replacing earlier ratings of the same pairs).
-        Optuna's pruning calls this once per step.
+        join ``interactions_`` (replacing earlier ratings of the same pairs,
+        and their weights). Optuna's pruning calls this once per step.
         ``lr`` and ``weight_decay`` take their current values; the module's
         sizes and the batch size stay those of ``fit`` (a changed size raises).
 
@@ -253,27 +311,41 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         ----------
         X : array-like of shape (n_samples, n_columns)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in ``fit``.
 
         Returns
         -------
         self : object
         """
         if not hasattr(self, "net_"):
-            return self._fit(X, y, epochs=1)
+            return self._fit(X, y, epochs=1, sample_weight=sample_weight)
         self._check_params()
         self._check_fitted_module()
         X = self._check_X(X, reset=False)
         y = self._check_y(X, y)
+        weights = self._sample_weights(sample_weight, len(X))
         users, items = self._known_ids(X)
-        new = build_ratings(users, items, y, self.n_users_, self.n_items_).tocoo()
+        shape = (self.n_users_, self.n_items_)
+        new = build_ratings(users, items, y, *shape, weights).tocoo()
         old = self.interactions_.tocoo()
         n_items = self.n_items_
         keep = ~np.isin(old.row.astype(np.int64) * n_items + old.col, new.row * n_items + new.col)
         rows = np.concatenate([old.row[keep], new.row])
         cols = np.concatenate([old.col[keep], new.col])
         ratings = np.concatenate([old.data[keep], new.data])
-        self.interactions_ = build_ratings(rows, cols, ratings, self.n_users_, n_items)
-        self._continue(self._training_data(users, items, y, self.net_.device))
+        if self._pair_weights is not None or weights is not None:
+            # weights of 1 stand for the side that had none
+            old_w = np.ones(old.nnz) if self._pair_weights is None else self._pair_weights.data
+            new_w = (
+                np.ones(new.nnz)
+                if weights is None
+                else build_pair_weights(users, items, weights, *shape).tocoo().data
+            )
+            merged = np.concatenate([old_w[keep], new_w])
+            self._pair_weights = build_pair_weights(rows, cols, merged, *shape)
+        self.interactions_ = build_ratings(rows, cols, ratings, *shape)
+        self._continue(self._training_data(users, items, y, self.net_.device, weights))
         return self
 
     # -- prediction ---------------------------------------------------------------

@@ -30,7 +30,7 @@ from .._utils import (
 )
 from ..callbacks import ValidationNDCG
 from ._estimators import BaseRecommender
-from ._net import _Positives, _RecNet
+from ._net import _Positives, _RecNet, rescaled_weights
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -410,17 +410,9 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         )
 
     def _training_data(self, user_index, item_index, device, weights=None):
-        # rescaled to a mean of 1, so that lr and weight_decay keep their meaning; equal
-        # weights are the unweighted fit, bit for bit
-        if weights is not None:
-            if not weights.sum() > 0:
-                raise ValueError(
-                    "sample_weight is zero on every positive left to train on (early "
-                    "stopping holds one positive of a user out)"
-                )
-            weights = (
-                None if (weights == weights[0]).all() else weights * (len(weights) / weights.sum())
-            )
+        weights = rescaled_weights(
+            weights, "positive left to train on (early stopping holds one positive of a user out)"
+        )
         return _Positives(
             user_index,
             item_index,
