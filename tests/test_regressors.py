@@ -227,7 +227,7 @@ def test_masked_loss_ignores_unobserved_entries():
 def test_sparse_rows_densify_per_batch_with_nan_where_unobserved():
     users = np.array([0, 0, 1, 2, 2, 2])
     items = np.array([1, 3, 0, 0, 2, 3])
-    matrix = build_ratings(users, items, np.array([5.0, 3, 4, 1, 2, 0]), 3, 4)
+    matrix, _ = build_ratings(users, items, np.array([5.0, 3, 4, 1, 2, 0]), 3, 4)
     rows = _SparseRows(matrix, np.array([2, 0]), "cpu")
     x, target = rows.batch(*rows.epoch(torch.Generator(), shuffle=False))
     np.testing.assert_array_equal(x["inputs"].numpy(), [[1, 0, 2, 0], [0, 5, 0, 3]])

@@ -215,7 +215,7 @@ class BaseRecommender(_InteractionEstimator):
         self._check_params()
         X = self._check_X(X, reset=True)
         positive = self._positive_rows(X, y)
-        weights = self._positive_weights(sample_weight, X, positive)
+        weights = self._sample_weights(sample_weight, len(X), positive, "positive row")
         users = as_id_column(X[:, 0], "user")
         items = as_id_column(X[:, 1], "item")
         self.users_, user_index = unique_inverse(users)
@@ -225,10 +225,6 @@ class BaseRecommender(_InteractionEstimator):
         )
         self._fit_model(user_index[positive], item_index[positive], epochs, weights)
         return self
-
-    def _positive_weights(self, sample_weight, X, positive):
-        """Return the checked ``sample_weight`` of the positive rows (``None`` if not given)."""
-        return self._sample_weights(sample_weight, len(X), positive, "positive row")
 
     def _fit_model(self, user_index, item_index, epochs, weights=None):
         """Learn from 0-based positive pairs (``epochs=None``: the full schedule).

@@ -60,28 +60,26 @@ def _pair_sums(user_index, item_index, values, shape):
 
 
 def build_ratings(user_index, item_index, ratings, n_users, n_items, weights=None):
-    """Return the CSR matrix of ratings; a pair rated more than once gets the mean.
+    """Return the CSR matrix of ratings and that of the pairs' summed weights (None without).
 
-    With ``weights`` that mean is weighted (a pair whose weights sum to 0
-    keeps the plain mean: it teaches nothing anyway).
+    A pair rated more than once gets the mean of its ratings, weighted by
+    ``weights`` where they sum above 0 (a pair of weight 0 keeps the plain
+    mean: it teaches nothing anyway). Both matrices share one pattern.
     """
     shape = (n_users, n_items)
     count = _pair_sums(user_index, item_index, np.ones(len(ratings)), shape)
     mean = _pair_sums(user_index, item_index, ratings, shape).data / count.data
+    pair_weights = None
     if weights is not None:
         total = _pair_sums(user_index, item_index, weights, shape).data
         weighted = _pair_sums(user_index, item_index, weights * ratings, shape).data
         mean = np.where(total > 0, weighted / np.where(total > 0, total, 1.0), mean)
+        pair_weights = sp.csr_matrix(
+            (total.astype(np.float32), count.indices, count.indptr), shape=shape
+        )
     # an explicit zero rating must stay stored: build from the pattern of `count`
-    return sp.csr_matrix((mean.astype(np.float32), count.indices, count.indptr), shape=shape)
-
-
-def build_pair_weights(user_index, item_index, weights, n_users, n_items):
-    """Return the CSR matrix of each rated pair's summed weight, in ``build_ratings``' pattern."""
-    shape = (n_users, n_items)
-    count = _pair_sums(user_index, item_index, np.ones(len(weights)), shape)
-    total = _pair_sums(user_index, item_index, weights, shape).data
-    return sp.csr_matrix((total.astype(np.float32), count.indices, count.indptr), shape=shape)
+    matrix = sp.csr_matrix((mean.astype(np.float32), count.indices, count.indptr), shape=shape)
+    return matrix, pair_weights
 
 
 class BaseRegressor(RegressorMixin, _InteractionEstimator):
@@ -152,12 +150,9 @@ class BaseRegressor(RegressorMixin, _InteractionEstimator):
         self.users_, user_index = unique_inverse(as_id_column(X[:, 0], "user"))
         self.items_, item_index = unique_inverse(as_id_column(X[:, 1], "item"))
         shape = (self.n_users_, self.n_items_)
-        self.interactions_ = build_ratings(user_index, item_index, y, *shape, weights)
-        # each rated pair's summed weight, in the pattern of interactions_ (None: all 1)
-        self._pair_weights = (
-            None
-            if weights is None
-            else build_pair_weights(user_index, item_index, weights, *shape)
+        # with each rated pair's summed weight, in the pattern of interactions_ (None: all 1)
+        self.interactions_, self._pair_weights = build_ratings(
+            user_index, item_index, y, *shape, weights
         )
         self.global_mean_, self.user_bias_, self.item_bias_ = bias_baseline(
             user_index, item_index, y, *shape, weights=weights
@@ -275,10 +270,9 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
             )
             # the held-out ratings leave the training rows (the autoencoders' inputs) as well
             # as the loss while training; they join the inputs of predict afterwards
-            shape = (self.n_users_, self.n_items_)
-            self.interactions_ = build_ratings(user_index, item_index, ratings, *shape)
-            if weights is not None:
-                self._pair_weights = build_pair_weights(user_index, item_index, weights, *shape)
+            self.interactions_, self._pair_weights = build_ratings(
+                user_index, item_index, ratings, self.n_users_, self.n_items_, weights
+            )
         try:
             data = self._training_data(user_index, item_index, ratings, device, weights)
             module, kwargs = self._module_params()
@@ -327,24 +321,21 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         weights = self._sample_weights(sample_weight, len(X))
         users, items = self._known_ids(X)
         shape = (self.n_users_, self.n_items_)
-        new = build_ratings(users, items, y, *shape, weights).tocoo()
+        new, new_weights = build_ratings(users, items, y, *shape, weights)
+        new = new.tocoo()
         old = self.interactions_.tocoo()
         n_items = self.n_items_
         keep = ~np.isin(old.row.astype(np.int64) * n_items + old.col, new.row * n_items + new.col)
         rows = np.concatenate([old.row[keep], new.row])
         cols = np.concatenate([old.col[keep], new.col])
         ratings = np.concatenate([old.data[keep], new.data])
-        if self._pair_weights is not None or weights is not None:
-            # weights of 1 stand for the side that had none
+        merged = None
+        if self._pair_weights is not None or new_weights is not None:
+            # weights of 1 stand for the side that had none (CSR order is the COO order)
             old_w = np.ones(old.nnz) if self._pair_weights is None else self._pair_weights.data
-            new_w = (
-                np.ones(new.nnz)
-                if weights is None
-                else build_pair_weights(users, items, weights, *shape).tocoo().data
-            )
+            new_w = np.ones(new.nnz) if new_weights is None else new_weights.data
             merged = np.concatenate([old_w[keep], new_w])
-            self._pair_weights = build_pair_weights(rows, cols, merged, *shape)
-        self.interactions_ = build_ratings(rows, cols, ratings, *shape)
+        self.interactions_, self._pair_weights = build_ratings(rows, cols, ratings, *shape, merged)
         self._continue(self._training_data(users, items, y, self.net_.device, weights))
         return self
 

@@ -470,7 +470,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         device = self.net_.device
         X = self._check_X(X, reset=False)
         positive = self._positive_rows(X, y)
-        weights = self._positive_weights(sample_weight, X, positive)
+        weights = self._sample_weights(sample_weight, len(X), positive, "positive row")
         users, items = self._known_ids(X)
         users, items = users[positive], items[positive]
         new = build_interactions(users, items, self.n_users_, self.n_items_)
