@@ -185,7 +185,9 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
         return self._fitted().predict(X)
 
     @available_if(_estimator_has("recommend"))
-    def recommend(self, users, k=10, exclude_seen=True, items=None, return_scores=False):
+    def recommend(
+        self, users, k=10, exclude_seen=True, items=None, return_scores=False, exclude=None
+    ):
         """``estimator_.recommend``: the top ``k`` raw item ids of each user, best first.
 
         Parameters
@@ -200,6 +202,8 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
             Raw ids of the candidate items to rank instead of the catalogue.
         return_scores : bool, default=False
             Return the items' relevance scores as well.
+        exclude : array-like of shape (n_rows, n_columns), default=None
+            More (user id, item id, ...) interactions whose items to leave out.
 
         Returns
         -------
@@ -209,7 +213,12 @@ class RecencyWeighted(MetaEstimatorMixin, BaseEstimator):
             Only with ``return_scores=True``: the items' relevance scores.
         """
         return self._fitted().recommend(
-            users, k=k, exclude_seen=exclude_seen, items=items, return_scores=return_scores
+            users,
+            k=k,
+            exclude_seen=exclude_seen,
+            items=items,
+            return_scores=return_scores,
+            exclude=exclude,
         )
 
     def score(self, X, y=None):

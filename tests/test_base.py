@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.base import clone, is_regressor
 from skorch.callbacks import Callback, LRScheduler
@@ -166,6 +167,90 @@ def test_recommend_among_candidate_items(est, interactions):
     strict = clone(model).set_params(handle_unknown="error").fit(X)
     with pytest.raises(ValueError, match=r"unknown item id\(s\) \[999\]"):
         strict.recommend(users, k=1, items=[999, candidates[0]])
+
+
+def _assert_lists_lose(model, users, k, exclude, gone, **kwargs):
+    """``recommend(users, k, exclude=exclude)`` is the plain top ``k + extra`` with the
+    items of ``gone[row]`` taken out of each row (compared by score: ties may reorder)."""
+    got, scores = model.recommend(users, k=k, exclude=exclude, return_scores=True, **kwargs)
+    wide = k + max(len(g) for g in gone)
+    top, top_scores = model.recommend(users, k=wide, return_scores=True, **kwargs)
+    for row, items in enumerate(gone):
+        assert not np.isin(got[row], items).any()
+        kept = ~np.isin(top[row], items)
+        np.testing.assert_allclose(scores[row], top_scores[row][kept][:k], rtol=1e-6)
+        # the items themselves, where no score ties across the cut
+        if len(np.unique(top_scores[row])) == wide:
+            np.testing.assert_array_equal(got[row], top[row][kept][:k])
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
+def test_recommend_excludes_more_interactions(est, interactions):
+    X, _ = interactions
+    model = clone(est).fit(X)
+    users = np.unique(X[:, 0])[:5]
+    asked = np.r_[users, users[0], 999]  # a user twice, and one unseen in fit
+    with pytest.warns(UserWarning, match=r"unknown user id\(s\) \[999\]"):
+        before = model.recommend(asked, k=6)
+    # two items of users[0] (twice in asked) and one of the unseen user go; an item
+    # unseen in fit and a user not asked for change nothing
+    exclude = np.array(
+        [[users[0], before[0, 0]], [users[0], before[0, 3]], [999, before[-1, 1]],
+         [users[1], 998], [12345, before[2, 0]]]
+    )  # fmt: skip
+    gone = [before[0, [0, 3]], [], [], [], [], before[0, [0, 3]], before[-1, [1]]]
+    with pytest.warns(UserWarning, match="unknown user"):
+        _assert_lists_lose(model, asked, 4, exclude, gone)
+    # the training interactions as exclude, instead of exclude_seen: the same lists
+    np.testing.assert_array_equal(
+        model.recommend(users, k=5, exclude_seen=False, exclude=X),
+        model.recommend(users, k=5),
+    )
+    # with exclude_seen=False, only the excluded items are left out
+    unseen = model.recommend(users, k=3, exclude_seen=False)
+    gone = unseen[:, :1]
+    _assert_lists_lose(model, users, 2, np.c_[users, gone], gone, exclude_seen=False)
+    # among candidates; a DataFrame and a list of tuples
+    candidates = model.items_[::3]
+    top = model.recommend(users[:1], k=3, items=candidates)
+    _assert_lists_lose(model, users[:1], 2, [(users[0], top[0, 0])], top[:, :1], items=candidates)
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"user": users, "item": gone[:, 0], "when": 0})
+    _assert_lists_lose(model, users, 2, frame, gone, exclude_seen=False)
+    # string user ids; numeric ones in exclude never match them
+    named = clone(est).fit(pd.DataFrame({"user": [f"u{u}" for u in X[:, 0]], "item": X[:, 1]}))
+    as_str = np.array([f"u{u}" for u in users])
+    top = named.recommend(as_str, k=3)
+    exclude = pd.DataFrame({"user": as_str, "item": top[:, 0]})
+    _assert_lists_lose(named, as_str, 2, exclude, top[:, :1])
+    exclude = np.c_[users, top[:, 0]]
+    np.testing.assert_array_equal(named.recommend(as_str, k=2, exclude=exclude), top[:, :2])
+    # an empty exclude changes nothing
+    np.testing.assert_array_equal(
+        model.recommend(users, k=3, exclude=np.empty((0, 2))), model.recommend(users, k=3)
+    )
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
+def test_recommend_exclude_bad_input(est, interactions):
+    X, _ = interactions
+    model = clone(est).fit(X)
+    user = X[0, 0]
+    left = np.setdiff1d(model.items_, X[X[:, 0] == user, 1])
+    # k must fit what is left once both the history and exclude are out
+    model.recommend([user], k=len(left) - 1, exclude=[(user, left[0])])
+    with pytest.raises(ValueError, match=r"k=\d+ is more than the unexcluded items of user"):
+        model.recommend([user], k=len(left), exclude=[(user, left[0])])
+    with pytest.raises(ValueError, match="exclude must be 2-d.*got shape \\(2,\\)"):
+        model.recommend([user], exclude=[user, left[0]])
+    with pytest.raises(ValueError, match="exclude must hold .* minimum of 2"):
+        model.recommend([user], exclude=[[user]])
+    with pytest.raises(ValueError, match="exclude's user ids contain NaN"):
+        model.recommend([user], exclude=np.array([[np.nan, left[0]]]))
+    with pytest.raises(ValueError, match="exclude rows must all have the same length"):
+        model.recommend([user], exclude=[(user, left[0]), (user,)])
+    with pytest.raises(TypeError, match="Sparse exclude"):
+        model.recommend([user], exclude=sp.csr_matrix(np.ones((1, 2))))
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=_name)

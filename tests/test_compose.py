@@ -91,8 +91,10 @@ def test_recommend_passes_its_arguments_through(interactions):
     X, _ = interactions
     wrapped = RecencyWeighted(SMALL_NEUMF, time_column=2).fit(X)
     users = np.unique(X[:, 0])[:3]
-    for exclude_seen, items in ((True, None), (False, np.unique(X[:, 1])[::2])):
-        kwargs = dict(k=3, exclude_seen=exclude_seen, items=items)
+    exclude = np.c_[users, wrapped.recommend(users, k=1)[:, 0]]
+    cases = ((True, None, None), (False, np.unique(X[:, 1])[::2], None), (True, None, exclude))
+    for exclude_seen, items, excluded in cases:
+        kwargs = dict(k=3, exclude_seen=exclude_seen, items=items, exclude=excluded)
         got = wrapped.recommend(users, **kwargs, return_scores=True)
         inner = wrapped.estimator_.recommend(users, **kwargs, return_scores=True)
         for a, b in zip(got, inner, strict=True):  # the items, then their scores

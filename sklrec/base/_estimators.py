@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._interactions import (
     IdMap,
@@ -39,6 +39,37 @@ def _row_width(row):
     return None if isinstance(row, (str, bytes)) or not hasattr(row, "__len__") else len(row)
 
 
+def _interaction_rows(X, name="X"):
+    """``X`` as ``check_array`` can read it: sparse input refused, list rows kept whole.
+
+    A list of tuples becomes an object array row by row, so that the ints and
+    strings of a ``(1, "a")`` row stay apart (``np.asarray`` would turn it into
+    ``("1", "a")``); a DataFrame gets plain columns (:func:`numpy_columns`).
+    """
+    if sp.issparse(X):
+        raise TypeError(
+            f"Sparse {name} (the matrix form, one row per user) is not supported yet; pass "
+            "interactions: one (user id, item id, ...) row per sample"
+        )
+    if (
+        isinstance(X, (list, tuple))
+        and len(X)
+        and not hasattr(X[0], "__array__")
+        and _row_width(X[0]) is not None
+    ):
+        rows = list(X)
+        widths = np.array([1 if w is None else w for w in map(_row_width, rows)])
+        ragged = np.flatnonzero(widths != widths[0])
+        if len(ragged):
+            raise ValueError(
+                f"{name} rows must all have the same length; row 0 has {widths[0]} values "
+                f"but rows {show_ids(ragged)} have {show_ids(widths[ragged])}"
+            )
+        X = np.empty((len(rows), widths[0]), dtype=object)
+        X[:] = rows
+    return numpy_columns(X)
+
+
 class _InteractionEstimator(BaseEstimator):
     """Validation of interaction-form input and the raw-id maps ``users_`` / ``items_``."""
 
@@ -52,33 +83,11 @@ class _InteractionEstimator(BaseEstimator):
 
     # -- input ---------------------------------------------------------------
     def _check_X(self, X, *, reset):
-        if sp.issparse(X):
-            raise TypeError(
-                "Sparse X (the matrix form, one row per user) is not supported yet; pass "
-                "interactions: one (user id, item id, ...) row per sample"
-            )
-        if (
-            isinstance(X, (list, tuple))
-            and len(X)
-            and not hasattr(X[0], "__array__")
-            and _row_width(X[0]) is not None
-        ):
-            # keep ints and strings of a list of tuples apart (np.asarray would
-            # turn a (1, "a") row into ("1", "a"))
-            rows = list(X)
-            widths = np.array([1 if w is None else w for w in map(_row_width, rows)])
-            ragged = np.flatnonzero(widths != widths[0])
-            if len(ragged):
-                raise ValueError(
-                    f"X rows must all have the same length; row 0 has {widths[0]} values "
-                    f"but rows {show_ids(ragged)} have {show_ids(widths[ragged])}"
-                )
-            X = np.empty((len(rows), widths[0]), dtype=object)
-            X[:] = rows
+        X = _interaction_rows(X)
         try:
             return validate_data(
                 self,
-                numpy_columns(X),
+                X,
                 reset=reset,
                 dtype=None,
                 ensure_all_finite=False,
@@ -285,7 +294,9 @@ class BaseRecommender(_InteractionEstimator):
             scores[known] = scored.double().cpu().numpy()
         return scores
 
-    def recommend(self, users, k=10, exclude_seen=True, items=None, return_scores=False):
+    def recommend(
+        self, users, k=10, exclude_seen=True, items=None, return_scores=False, exclude=None
+    ):
         """Return the top ``k`` items for each user, best first.
 
         Parameters
@@ -304,6 +315,14 @@ class BaseRecommender(_InteractionEstimator):
             ranking with a warning, or raise if ``handle_unknown="error"``.
         return_scores : bool, default=False
             Return the items' relevance scores as well.
+        exclude : array-like of shape (n_rows, n_columns), default=None
+            More interactions whose items to leave out, one (user id, item
+            id, ...) row each, such as what the users did since the model was
+            fitted: besides the items of ``fit`` (with ``exclude_seen``) or
+            instead of them. Only the first two columns are read. A row
+            reaches every entry of ``users`` with its user id, unseen in
+            ``fit`` or not; rows of other users, and items unseen in ``fit``
+            (never recommended anyway), change nothing.
 
         Returns
         -------
@@ -328,19 +347,33 @@ class BaseRecommender(_InteractionEstimator):
             n_candidates, pool = len(candidates), f"the {len(candidates)} candidate items"
         if k > n_candidates:
             raise ValueError(f"k={k} is larger than {pool}")
+        extra = None if exclude is None else self._excluded_items(users, exclude)
         index, known = self._encode(users, "user")
-        if exclude_seen and known.any():
-            rows = index[known] - 1
+        # the items left out of each entry of users: the rows of interactions_ that
+        # index names (0, an unknown user, has none), or with exclude a matrix of
+        # one row per entry, named by position + 1
+        blocked, block_rows = (self.interactions_ if exclude_seen else None), index
+        if extra is not None:
+            rows, cols = extra
+            if exclude_seen:
+                seen = self.interactions_[index[known] - 1].tocoo()
+                rows = np.r_[rows, np.flatnonzero(known)[seen.row]]
+                cols = np.r_[cols, seen.col]
+            blocked = build_interactions(rows, cols, len(users), self.n_items_)
+            block_rows = np.arange(1, len(users) + 1)
+        if blocked is not None:
+            held_rows = block_rows[block_rows > 0] - 1
             if candidates is None:
-                seen = np.diff(self.interactions_.indptr)[rows]
+                held = np.diff(blocked.indptr)[held_rows]
             else:
-                seen = self.interactions_[rows][:, candidates].getnnz(axis=1)
-            short = seen > n_candidates - k
+                held = blocked[held_rows][:, candidates].getnnz(axis=1)
+            short = held > n_candidates - k
             if short.any():
+                what = "unseen" if extra is None else "unexcluded"
                 raise ValueError(
-                    f"k={k} is more than the unseen items of user(s) "
-                    f"{show_ids(users[known][short])} among {pool}; lower k or pass "
-                    "exclude_seen=False"
+                    f"k={k} is more than the {what} items of user(s) "
+                    f"{show_ids(users[block_rows > 0][short])} among {pool}; lower k or "
+                    + ("pass exclude_seen=False" if extra is None else "exclude fewer items")
                 )
         top = np.empty((len(users), k), dtype=np.int64)
         top_scores = np.empty((len(users), k))
@@ -349,8 +382,8 @@ class BaseRecommender(_InteractionEstimator):
         with torch.inference_mode():
             for chunk in self._user_chunks(len(users)):
                 scores = self._score_all(index_t[chunk])
-                if exclude_seen:
-                    mask_seen(scores, self.interactions_, index[chunk])
+                if blocked is not None:
+                    mask_seen(scores, blocked, block_rows[chunk])
                 if columns is not None:
                     scores = scores.index_select(1, columns)
                 best = torch.topk(scores, k, dim=1)
@@ -360,6 +393,41 @@ class BaseRecommender(_InteractionEstimator):
         if candidates is not None:
             top = candidates[top]
         return (self.items_[top], top_scores) if return_scores else self.items_[top]
+
+    def _excluded_items(self, users, exclude):
+        """Return the items ``exclude`` holds for each entry of ``users``: (positions, items).
+
+        Both are 0-based index arrays, one entry per (row of ``exclude``,
+        position of ``users`` with its user id) of an item seen in ``fit``.
+        """
+        X = _interaction_rows(exclude, "exclude")
+        if len(np.shape(X)) != 2:
+            raise ValueError(
+                "exclude must be 2-d, one (user id, item id, ...) row per interaction; got "
+                f"shape {np.shape(X)}"
+            )
+        try:
+            X = check_array(
+                X,
+                dtype=None,
+                ensure_all_finite=False,
+                ensure_min_samples=0,
+                ensure_min_features=2,
+            )
+        except ValueError as exc:
+            raise ValueError(f"exclude must hold (user id, item id, ...) rows: {exc}") from None
+        items, known = IdMap(self.items_, "exclude's item").encode(X[:, 1])
+        wanted = as_id_column(X[:, 0], "exclude's user")[known]
+        users = as_id_column(users, "user")
+        if not len(wanted) or (wanted.dtype.kind in "US") != (users.dtype.kind in "US"):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        # every position of users holding each row's user id
+        order = np.argsort(users, kind="stable")
+        low = np.searchsorted(users[order], wanted, side="left")
+        count = np.searchsorted(users[order], wanted, side="right") - low
+        start = np.repeat(low, count)
+        offset = np.arange(len(start)) - np.repeat(np.cumsum(count) - count, count)
+        return order[start + offset], np.repeat(items[known] - 1, count)
 
     def _candidate_items(self, items):
         """0-based indices of the known ids in ``items``, sorted and unique (None: all)."""
