@@ -184,6 +184,48 @@ def test_sampled_negatives_fixed_seed_and_never_positives():
         evaluate_ranking(b, test, n_negatives=free + 1)
 
 
+def test_exclude_leaves_items_out_of_the_ranking_and_of_the_negatives():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    est = _popularity()
+    X = np.array([[3, "d"]], dtype=object)
+    # user 3 has seen a, b; c (2 ratings) ranks above d (1) above e (0)
+    assert evaluate_ranking(est, X, k=1)["hit_rate"] == 0.0
+    gone_c = np.array([[3, "c"], [3, "zzz"]], dtype=object)  # an unknown item changes nothing
+    res = evaluate_ranking(est, X, k=1, exclude=gone_c)
+    assert res["hit_rate"] == 1.0 and res["auc"] == 1.0  # d above e, the one left
+    # another user's rows change nothing; a held-out item in exclude is still ranked
+    other = np.array([[4, "c"]], dtype=object)
+    assert evaluate_ranking(est, X, k=1, exclude=other) == evaluate_ranking(est, X, k=1)
+    both = np.array([[3, "c"], [3, "d"]], dtype=object)
+    assert evaluate_ranking(est, X, k=1, exclude=both)["hit_rate"] == 1.0
+    # sampled negatives are never excluded items: e is the only one left for user 3
+    assert evaluate_ranking(est, X, k=1, n_negatives=1, exclude=gone_c)["hit_rate"] == 1.0
+    with pytest.raises(ValueError, match=r"larger than the items left .* nor excluded\)"):
+        evaluate_ranking(est, X, n_negatives=2, exclude=gone_c)
+    with pytest.raises(ValueError, match="with explicit negatives, leave the excluded items out"):
+        evaluate_ranking(est, X, negatives=np.array([["e"]], dtype=object), exclude=gone_c)
+    with pytest.raises(ValueError, match="exclude must be 2-d"):
+        evaluate_ranking(est, X, exclude=np.array([3, "c"], dtype=object))
+    # through a Pipeline, exclude takes the steps X takes
+    pipe = make_pipeline(FunctionTransformer(), PopularityRecommender(positive_threshold=0.5))
+    pipe.fit(TRAIN, TRAIN_Y)
+    assert evaluate_ranking(pipe, X, k=1, exclude=gone_c) == res
+
+
+def test_excluding_the_training_interactions_changes_nothing():
+    from sklrec.datasets import make_interactions
+    from sklrec.model_selection import LeaveLastOut
+
+    X, _ = make_interactions(n_users=60, n_items=40, n_groups=2, random_state=0)
+    train, test = (X[i] for i in next(LeaveLastOut(time_column=2).split(X)))
+    model = MFRecommender(embedding_dim=4, max_epochs=2, random_state=0).fit(train)
+    for n_negatives in (None, 20):
+        plain = evaluate_ranking(model, test, n_negatives=n_negatives)
+        assert evaluate_ranking(model, test, n_negatives=n_negatives, exclude=train) == plain
+
+
 def test_explicit_negatives():
     est = _popularity()
     X = np.array([[3, "d"], [4, "c"]], dtype=object)

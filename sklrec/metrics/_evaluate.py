@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._interactions import (
     IdMap,
     as_id_column,
+    build_interactions,
     check_target,
     mask_seen,
     show_ids,
@@ -18,20 +19,22 @@ from ..sampling import NegativeIndex, sample_distinct_negatives
 from ._ranks import METRICS, _average, _check_metrics, _per_query, _rank_in_rows
 
 
-def _unwrap(estimator, X):
-    """Return the recommender inside Pipelines and wrappers, and ``X`` through the steps.
+def _unwrap(estimator, *arrays):
+    """Return the recommender inside Pipelines and wrappers, and ``arrays`` through the steps.
 
     A wrapper (such as :class:`sklrec.compose.RecencyWeighted`) names its
-    fitted recommender with ``_ranking_estimator()``.
+    fitted recommender with ``_ranking_estimator()``. ``None`` stays ``None``.
     """
     while True:
         if hasattr(estimator, "steps"):
-            X = estimator[:-1].transform(X) if len(estimator.steps) > 1 else X
+            if len(estimator.steps) > 1:
+                steps = estimator[:-1]
+                arrays = tuple(a if a is None else steps.transform(a) for a in arrays)
             estimator = estimator[-1]
         elif hasattr(estimator, "_ranking_estimator"):
             estimator = estimator._ranking_estimator()
         else:
-            return estimator, X
+            return (estimator, *arrays)
 
 
 def evaluate_ranking(
@@ -44,6 +47,7 @@ def evaluate_ranking(
     n_negatives=None,
     negatives=None,
     random_state=0,
+    exclude=None,
 ):
     """Ranking metrics of a fitted recommender on held-out interactions.
 
@@ -70,15 +74,27 @@ def evaluate_ranking(
         NCF paper's own; overrides ``n_negatives``.
     random_state : int, RandomState instance or None, default=0
         Seed of the negative draw.
+    exclude : array-like of shape (n_rows, n_columns), default=None
+        More interactions whose items are neither ranked nor drawn as
+        negatives, as the training items are not: one (user id, item id,
+        ...) row each, such as a validation split the model was not fitted
+        on. A row reaches the user with its id; an item that is also held
+        out for that user in ``X`` is still ranked. Not with explicit
+        ``negatives``. In a Pipeline it goes through the same steps as ``X``.
 
     Returns
     -------
     scores : dict
         Metric name -> mean value.
     """
-    estimator, X = _unwrap(estimator, X)
+    estimator, X, exclude = _unwrap(estimator, X, exclude)
     check_is_fitted(estimator)
     metrics = _check_metrics(metrics, k)
+    if exclude is not None and negatives is not None:
+        raise ValueError(
+            "exclude leaves items out of the full catalogue and of the sampled negatives; "
+            "with explicit negatives, leave the excluded items out of negatives instead"
+        )
     X = estimator._check_X(X, reset=False)
     threshold = getattr(estimator, "positive_threshold", None)
     if y is not None:
@@ -91,11 +107,16 @@ def evaluate_ranking(
     users, _ = estimator._encode(raw_users, "user")
     items, known_items = estimator._encode(X[:, 1], "item")
     # one query per raw user: distinct unknown users must not share index 0
-    _, query = unique_inverse(as_id_column(raw_users, "user"))
+    query_ids, query = unique_inverse(as_id_column(raw_users, "user"))
+    extra = None
+    if exclude is not None:
+        # the excluded items of each query, as a (n_queries, n_items) matrix
+        rows, cols = estimator._excluded_items(query_ids, exclude)
+        extra = build_interactions(rows, cols, len(query_ids), estimator.n_items_)
     if negatives is not None or n_negatives is not None:
         return _evaluate_sampled(
             estimator, users, items, known_items, query, metrics, k, n_negatives, negatives,
-            random_state,
+            random_state, extra,
         )  # fmt: skip
     # distinct unknown items per query count as misses; tell them apart by raw id
     unknown = np.zeros(query.max() + 1, dtype=np.int64)
@@ -103,7 +124,7 @@ def evaluate_ranking(
         _, codes = unique_inverse(as_id_column(X[~known_items, 1], "item"))
         pairs = np.unique(np.c_[query[~known_items], codes], axis=0)
         unknown = np.bincount(pairs[:, 0], minlength=len(unknown))
-    return _evaluate_full(estimator, users, items, known_items, query, unknown, metrics, k)
+    return _evaluate_full(estimator, users, items, known_items, query, unknown, metrics, k, extra)
 
 
 def evaluate_encoded(
@@ -129,7 +150,7 @@ def _query_users(users, query):
     return users[first]
 
 
-def _evaluate_full(est, users, items, known_items, query, n_unknown, metrics, k):
+def _evaluate_full(est, users, items, known_items, query, n_unknown, metrics, k, extra=None):
     n_queries = query.max() + 1
     q_users = _query_users(users, query)
     # distinct relevant items per query; unknown items stay as misses
@@ -147,6 +168,8 @@ def _evaluate_full(est, users, items, known_items, query, n_unknown, metrics, k)
             scores = est._score_all(q_users_t[chunk]).clone()
             rel_chunk = rel[chunk]
             mask_seen(scores, est.interactions_, q_users[chunk], keep=rel_chunk)
+            if extra is not None:  # its rows are the queries', named by position + 1
+                mask_seen(scores, extra, np.arange(n_queries)[chunk] + 1, keep=rel_chunk)
             if torch.isnan(scores).any():
                 raise ValueError(f"{type(est).__name__} produced NaN scores")
             coo = rel_chunk.tocoo()
@@ -162,8 +185,8 @@ def _evaluate_full(est, users, items, known_items, query, n_unknown, metrics, k)
     return {m: float(torch.cat([p[m] for p in parts]).mean()) for m in metrics}
 
 
-def _forbidden_items(est, q_users, query, items, known_items):
-    """Per query: the user's training items and all of its held-out items."""
+def _forbidden_items(est, q_users, query, items, known_items, extra=None):
+    """Per query: the user's training items, all of its held-out items, and ``extra``'s."""
     n_queries = len(q_users)
     known_user = (q_users > 0).astype(np.float32)
     train = sp.diags(known_user) @ est.interactions_[np.maximum(q_users - 1, 0)]
@@ -171,14 +194,15 @@ def _forbidden_items(est, q_users, query, items, known_items):
         (np.ones(known_items.sum(), np.float32), (query[known_items], items[known_items] - 1)),
         shape=(n_queries, est.n_items_),
     )
-    forbidden = (train + test).tocsr()
+    forbidden = (train + test if extra is None else train + test + extra).tocsr()
     forbidden.eliminate_zeros()
     return forbidden
 
 
 def _evaluate_sampled(
-    est, users, items, known_items, query, metrics, k, n_negatives, negatives, random_state
-):
+    est, users, items, known_items, query, metrics, k, n_negatives, negatives, random_state,
+    extra=None,
+):  # fmt: skip
     n_rows = len(users)
     if negatives is not None:
         negatives = np.asarray(negatives)
@@ -200,7 +224,8 @@ def _evaluate_sampled(
     else:
         check_int(n_negatives, "n_negatives")
         q_users = _query_users(users, query)
-        index = NegativeIndex.from_csr(_forbidden_items(est, q_users, query, items, known_items))
+        forbidden = _forbidden_items(est, q_users, query, items, known_items, extra)
+        index = NegativeIndex.from_csr(forbidden)
         free = index.n_free.numpy()
         short = free < n_negatives
         if short.any():
@@ -208,7 +233,7 @@ def _evaluate_sampled(
                 f"n_negatives={n_negatives} is larger than the items left to sample for "
                 f"user(s) {show_ids(np.unique(est.users_[np.maximum(q_users[short] - 1, 0)]))} "
                 f"(as few as {free[short].min()} of {est.n_items_} items are neither "
-                "training nor held-out positives)"
+                "training nor held-out positives" + (")" if extra is None else " nor excluded)")
             )
         generator = torch.Generator().manual_seed(draw_seed(random_state))
         neg = (
