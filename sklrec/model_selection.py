@@ -68,8 +68,11 @@ def _time_objects(values):
     values = np.asarray(values)
     if values.dtype.kind == "O" and len(values):
         if all(isinstance(v, datetime.date) for v in values):
-            with warnings.catch_warnings():  # numpy's note that zoned times become UTC
+            # numpy's note that zoned times become UTC: a UserWarning, a DeprecationWarning
+            # before numpy 2
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
                 return values.astype("datetime64[us]").view(np.int64)
     try:
         return as_id_column(values, "time")
