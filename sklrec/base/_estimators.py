@@ -349,18 +349,7 @@ class BaseRecommender(_InteractionEstimator):
             raise ValueError(f"k={k} is larger than {pool}")
         extra = None if exclude is None else self._excluded_items(users, exclude)
         index, known = self._encode(users, "user")
-        # the items left out of each entry of users: the rows of interactions_ that
-        # index names (0, an unknown user, has none), or with exclude a matrix of
-        # one row per entry, named by position + 1
-        blocked, block_rows = (self.interactions_ if exclude_seen else None), index
-        if extra is not None:
-            rows, cols = extra
-            if exclude_seen:
-                seen = self.interactions_[index[known] - 1].tocoo()
-                rows = np.r_[rows, np.flatnonzero(known)[seen.row]]
-                cols = np.r_[cols, seen.col]
-            blocked = build_interactions(rows, cols, len(users), self.n_items_)
-            block_rows = np.arange(1, len(users) + 1)
+        blocked, block_rows = self._left_out(index, known, exclude_seen, extra)
         if blocked is not None:
             held_rows = block_rows[block_rows > 0] - 1
             if candidates is None:
@@ -393,6 +382,25 @@ class BaseRecommender(_InteractionEstimator):
         if candidates is not None:
             top = candidates[top]
         return (self.items_[top], top_scores) if return_scores else self.items_[top]
+
+    def _left_out(self, index, known, exclude_seen, extra):
+        """Return the items to leave out of each entry of ``users`` (encoded as ``index``).
+
+        Returns ``(matrix, rows)``: a CSR of items and each entry's 1-based row
+        in it (0: nothing to leave out). Without ``extra`` (the positions and
+        items of :meth:`_excluded_items`) that is ``interactions_`` and
+        ``index`` itself, or ``(None, None)`` if ``exclude_seen`` is off; with
+        it, a matrix of one row per entry.
+        """
+        if extra is None:
+            return (self.interactions_, index) if exclude_seen else (None, None)
+        rows, cols = extra
+        if exclude_seen:
+            seen = self.interactions_[index[known] - 1].tocoo()
+            rows = np.r_[rows, np.flatnonzero(known)[seen.row]]
+            cols = np.r_[cols, seen.col]
+        matrix = build_interactions(rows, cols, len(index), self.n_items_)
+        return matrix, np.arange(1, len(index) + 1)
 
     def _excluded_items(self, users, exclude):
         """Return the items ``exclude`` holds for each entry of ``users``: (positions, items).

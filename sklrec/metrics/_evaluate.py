@@ -75,12 +75,12 @@ def evaluate_ranking(
     random_state : int, RandomState instance or None, default=0
         Seed of the negative draw.
     exclude : array-like of shape (n_rows, n_columns), default=None
-        More interactions whose items are neither ranked nor drawn as
-        negatives, as the training items are not: one (user id, item id,
-        ...) row each, such as a validation split the model was not fitted
-        on. A row reaches the user with its id; an item that is also held
-        out for that user in ``X`` is still ranked. Not with explicit
-        ``negatives``. In a Pipeline it goes through the same steps as ``X``.
+        More interactions whose items, like the training items, are neither
+        ranked nor drawn as negatives: one (user id, item id, ...) row each,
+        such as a validation split the model was not fitted on. A row
+        reaches the user with its id; an item that is also held out for that
+        user in ``X`` is still ranked. Not with explicit ``negatives``. In a
+        Pipeline it goes through the same steps as ``X``.
 
     Returns
     -------
