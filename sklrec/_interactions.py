@@ -22,6 +22,7 @@ __all__ = [
     "build_interactions",
     "check_target",
     "mask_seen",
+    "seen_rows",
     "numpy_columns",
     "plain_column",
     "show_ids",
@@ -277,6 +278,19 @@ def build_interactions(user_index, item_index, n_users, n_items):
     m.data[:] = 1.0
     m.sort_indices()
     return m
+
+
+def seen_rows(interactions, users):
+    """Return the rows of ``interactions`` for 1-based ``users``; 0 (unknown) gets an empty row.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (len(users), n_items)
+    """
+    known = (users > 0).astype(np.float32)
+    rows = (sp.diags(known) @ interactions[np.maximum(users - 1, 0)]).tocsr()
+    rows.eliminate_zeros()
+    return rows
 
 
 def mask_seen(scores, interactions, users, keep=None):

@@ -19,6 +19,7 @@ from .._interactions import (
     check_target,
     mask_seen,
     numpy_columns,
+    seen_rows,
     show_ids,
     unique_inverse,
 )
@@ -348,8 +349,8 @@ class BaseRecommender(_InteractionEstimator):
         if k > n_candidates:
             raise ValueError(f"k={k} is larger than {pool}")
         extra = None if exclude is None else self._excluded_items(users, exclude)
-        index, known = self._encode(users, "user")
-        blocked, block_rows = self._left_out(index, known, exclude_seen, extra)
+        index, _ = self._encode(users, "user")
+        blocked, block_rows = self._left_out(index, exclude_seen, extra)
         if blocked is not None:
             held_rows = block_rows[block_rows > 0] - 1
             if candidates is None:
@@ -383,30 +384,27 @@ class BaseRecommender(_InteractionEstimator):
             top = candidates[top]
         return (self.items_[top], top_scores) if return_scores else self.items_[top]
 
-    def _left_out(self, index, known, exclude_seen, extra):
+    def _left_out(self, index, exclude_seen, extra):
         """Return the items to leave out of each entry of ``users`` (encoded as ``index``).
 
         Returns ``(matrix, rows)``: a CSR of items and each entry's 1-based row
-        in it (0: nothing to leave out). Without ``extra`` (the positions and
-        items of :meth:`_excluded_items`) that is ``interactions_`` and
-        ``index`` itself, or ``(None, None)`` if ``exclude_seen`` is off; with
-        it, a matrix of one row per entry.
+        in it (0: nothing to leave out). Without ``extra`` (the matrix of
+        :meth:`_excluded_items`) that is ``interactions_`` and ``index``
+        itself, or ``(None, None)`` if ``exclude_seen`` is off; with it, a
+        matrix of one row per entry.
         """
         if extra is None:
             return (self.interactions_, index) if exclude_seen else (None, None)
-        rows, cols = extra
         if exclude_seen:
-            seen = self.interactions_[index[known] - 1].tocoo()
-            rows = np.r_[rows, np.flatnonzero(known)[seen.row]]
-            cols = np.r_[cols, seen.col]
-        matrix = build_interactions(rows, cols, len(index), self.n_items_)
-        return matrix, np.arange(1, len(index) + 1)
+            extra = (extra + seen_rows(self.interactions_, index)).tocsr()
+        return extra, np.arange(1, len(index) + 1)
 
     def _excluded_items(self, users, exclude):
-        """Return the items ``exclude`` holds for each entry of ``users``: (positions, items).
+        """Return the items ``exclude`` holds for each entry of ``users``.
 
-        Both are 0-based index arrays, one entry per (row of ``exclude``,
-        position of ``users`` with its user id) of an item seen in ``fit``.
+        Returns a CSR of shape (len(users), n_items) over the items seen in
+        ``fit``: an entry's row holds the items of ``exclude``'s rows with
+        its user id.
         """
         X = _interaction_rows(exclude, "exclude")
         if len(np.shape(X)) != 2:
@@ -425,17 +423,15 @@ class BaseRecommender(_InteractionEstimator):
         except ValueError as exc:
             raise ValueError(f"exclude must hold (user id, item id, ...) rows: {exc}") from None
         items, known = IdMap(self.items_, "exclude's item").encode(X[:, 1])
-        wanted = as_id_column(X[:, 0], "exclude's user")[known]
-        users = as_id_column(users, "user")
-        if not len(wanted) or (wanted.dtype.kind in "US") != (users.dtype.kind in "US"):
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        # every position of users holding each row's user id
-        order = np.argsort(users, kind="stable")
-        low = np.searchsorted(users[order], wanted, side="left")
-        count = np.searchsorted(users[order], wanted, side="right") - low
-        start = np.repeat(low, count)
-        offset = np.arange(len(start)) - np.repeat(np.cumsum(count) - count, count)
-        return order[start + offset], np.repeat(items[known] - 1, count)
+        asked, entry = unique_inverse(as_id_column(users, "user"))
+        if len(asked):
+            # the distinct asked users as an id map: each row's user among them
+            who, mine = IdMap(asked, "exclude's user").encode(X[:, 0])
+        else:
+            who, mine = np.zeros(0, np.int64), np.zeros(0, bool)
+        keep = known & mine
+        per_user = build_interactions(who[keep] - 1, items[keep] - 1, len(asked), self.n_items_)
+        return per_user[entry]
 
     def _candidate_items(self, items):
         """0-based indices of the known ids in ``items``, sorted and unique (None: all)."""

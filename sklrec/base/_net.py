@@ -58,11 +58,7 @@ class _Positives:
         self.index = NegativeIndex.from_csr(interactions, device=device)
         self.n_negatives = n_negatives
         self.pairwise = pairwise
-        self.weights = (
-            None
-            if weights is None
-            else torch.as_tensor(weights, dtype=torch.float32, device=device)
-        )
+        self.weights = _weight_tensor(weights, device)
         self._epoch_items = None
 
     def __len__(self):

@@ -8,9 +8,9 @@ from sklearn.utils.validation import check_is_fitted
 from .._interactions import (
     IdMap,
     as_id_column,
-    build_interactions,
     check_target,
     mask_seen,
+    seen_rows,
     show_ids,
     unique_inverse,
 )
@@ -108,11 +108,8 @@ def evaluate_ranking(
     items, known_items = estimator._encode(X[:, 1], "item")
     # one query per raw user: distinct unknown users must not share index 0
     query_ids, query = unique_inverse(as_id_column(raw_users, "user"))
-    extra = None
-    if exclude is not None:
-        # the excluded items of each query, as a (n_queries, n_items) matrix
-        rows, cols = estimator._excluded_items(query_ids, exclude)
-        extra = build_interactions(rows, cols, len(query_ids), estimator.n_items_)
+    # the excluded items of each query, as a (n_queries, n_items) matrix
+    extra = None if exclude is None else estimator._excluded_items(query_ids, exclude)
     if negatives is not None or n_negatives is not None:
         return _evaluate_sampled(
             estimator, users, items, known_items, query, metrics, k, n_negatives, negatives,
@@ -188,8 +185,7 @@ def _evaluate_full(est, users, items, known_items, query, n_unknown, metrics, k,
 def _forbidden_items(est, q_users, query, items, known_items, extra=None):
     """Per query: the user's training items, all of its held-out items, and ``extra``'s."""
     n_queries = len(q_users)
-    known_user = (q_users > 0).astype(np.float32)
-    train = sp.diags(known_user) @ est.interactions_[np.maximum(q_users - 1, 0)]
+    train = seen_rows(est.interactions_, q_users)
     test = sp.csr_matrix(
         (np.ones(known_items.sum(), np.float32), (query[known_items], items[known_items] - 1)),
         shape=(n_queries, est.n_items_),
