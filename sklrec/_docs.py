@@ -3,7 +3,8 @@
 _FIRST_PARAMS = """lr : {lr_type}, default={lr}
         {lr_doc}
     max_epochs : int, default={max_epochs}
-        Passes over the training data.
+        Passes over the training data. 0 builds the model and leaves it as
+        initialised (``partial_fit`` then trains it one epoch per call).
     batch_size : {batch_type}, default={batch_size}
         {batch_doc}
     optimizer : str or torch.optim.Optimizer subclass, default="{optimizer}"

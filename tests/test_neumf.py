@@ -338,3 +338,8 @@ def test_zero_epochs_with_early_stopping(grouped, pretrain):
     ).fit(train)  # fmt: skip
     assert len(model.net_.history) == model.n_iter_ == 0
     assert np.isfinite(model.predict(train[:5])).all()
+    # the documented use: partial_fit trains the initialised model one epoch per call
+    before = model.predict(train[:50])
+    model.partial_fit(train)
+    assert model.n_iter_ == 1
+    assert not np.allclose(model.predict(train[:50]), before)
