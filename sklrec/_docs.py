@@ -25,15 +25,16 @@ _FIRST_PARAMS = """lr : {lr_type}, default={lr}
 _EARLY_STOPPING_PARAMS = """
     early_stopping : "auto" or bool, default="auto"
         Hold out one random positive interaction of every user with at least
-        three (of at most 10,000 users), score them after each epoch (NDCG@10
-        against 99 sampled unseen items, the same every epoch, recorded as
-        ``"valid_ndcg@10"`` in ``net_.history``; in a small catalogue, as
-        many as nine in ten of those users have, the others sitting out), stop after
-        ``n_iter_no_change`` epochs without improvement and keep the weights
-        of the best epoch. The held-out
-        interactions still count as seen: they are never drawn as negatives
-        and ``recommend`` leaves them out. ``"auto"`` turns it on from 10,000
-        positive interactions. ``partial_fit`` never stops early.
+        three (of at most 10,000 such users, drawn at random) and score them
+        after each epoch: NDCG@10 against 99 sampled unseen items, the same
+        every epoch, recorded as ``"valid_ndcg@10"`` in ``net_.history``.
+        Where some users have fewer than 99 unseen items (a small catalogue),
+        the count drops to what nine in ten of them have, and users with
+        fewer sit out. Training stops after ``n_iter_no_change`` epochs
+        without improvement and keeps the weights of the best epoch. The
+        held-out interactions still count as seen: they are never drawn as
+        negatives and ``recommend`` leaves them out. ``"auto"`` turns it on
+        from 10,000 positive interactions. ``partial_fit`` never stops early.
     n_iter_no_change : int, default=3
         Epochs without improvement before early stopping ends training."""
 
