@@ -8,10 +8,13 @@ library's own metrics give.
 
 import importlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from sklrec import PopularityRecommender
 from sklrec.datasets import make_interactions
@@ -138,3 +141,15 @@ def test_rating_protocol_prints_a_row_per_model(bench, tmp_path, capsys):
     assert [row["model"] for row in rows] == ["bias", "mf", "autorec"]
     for row in rows:
         assert np.isfinite(row["rmse"]) and 0 < row["mae"] <= row["rmse"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_gpu_checks_refuse_to_run_without_cuda(tmp_path):
+    run = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_checks.sh"), str(tmp_path / "out")],
+        cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "CUDA is not available: nothing to check here" in run.stderr
+    assert not list((tmp_path / "out").iterdir())  # no step ran
