@@ -1,5 +1,6 @@
 """Validation, unknown ids, partial_fit, callbacks and devices, on every recommender."""
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -535,19 +536,63 @@ def test_cuda_round_trip(est, interactions):
     np.testing.assert_array_equal(restored.predict(X), gpu.predict(X))
 
 
+# the tensor methods that read a value back to the host: a sync on a GPU
+_HOST_READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
+# code whose host reads run on CPU only: Embedding.forward checks for the padding index
+# on its CPU path alone (other devices take torch's kernel)
+_CPU_ONLY = {"sklrec.modules._embedding"}
+
+
+def _refused_from_the_library(name, original):
+    def method(self, *args, **kwargs):
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.partition(".")[0] in ("sklrec", "skorch") and caller not in _CPU_ONLY:
+            raise AssertionError(f"{caller} calls Tensor.{name} inside a batch (a host sync)")
+        return original(self, *args, **kwargs)
+
+    return method
+
+
+def _tensor_methods():
+    return {name: getattr(torch.Tensor, name) for name in _HOST_READS}
+
+
 class _NoSyncInBatches(Callback):
     """Make any host sync inside a batch an error, from the second epoch on.
 
-    The first epoch is left out (optimizer state and kernels are set up
-    there); the per-epoch read of the loss after the last batch is allowed.
+    On CUDA, through torch's sync debug mode. On a CPU, where nothing syncs,
+    the tensor methods that would (``item``, ``tolist``, ``float(t)``,
+    ``if t:`` ...) raise when sklrec's or skorch's own code calls them, so
+    that CI, which has no GPU, catches the usual way a sync creeps in; the
+    implicit syncs inside torch's kernels (boolean-mask indexing, say) only
+    the CUDA test sees. The first epoch is left out (optimizer state and
+    kernels are set up there); the per-epoch read of the loss after the last
+    batch is allowed. ``restore()`` undoes the CPU guard where a batch failed.
     """
 
     def on_batch_begin(self, net, **kwargs):
-        if len(net.history) > 1:
+        if len(net.history) <= 1:
+            return
+        if torch.device(net.device).type == "cuda":
             torch.cuda.set_sync_debug_mode("error")
+            return
+        self._own = {name: vars(torch.Tensor).get(name) for name in _HOST_READS}
+        for name in _HOST_READS:
+            setattr(
+                torch.Tensor, name, _refused_from_the_library(name, getattr(torch.Tensor, name))
+            )
 
     def on_batch_end(self, net, **kwargs):
-        torch.cuda.set_sync_debug_mode("default")
+        self.restore()
+
+    def restore(self):
+        if torch.cuda.is_available():
+            torch.cuda.set_sync_debug_mode("default")
+        for name, own in self.__dict__.pop("_own", {}).items():
+            if own is None:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, own)
 
 
 @pytest.mark.gpu
@@ -556,14 +601,53 @@ class _NoSyncInBatches(Callback):
 def test_cuda_training_never_syncs_within_a_batch(est, weighted, interactions):
     X, _ = interactions
     weights = np.linspace(0.5, 2.0, len(X)) if weighted else None
+    guard = _NoSyncInBatches()
     model = clone(est).set_params(
-        device="cuda", max_epochs=3, batch_size=32, callbacks=[("no_sync", _NoSyncInBatches())]
+        device="cuda", max_epochs=3, batch_size=32, callbacks=[("no_sync", guard)]
     )
     try:
         model.fit(X, sample_weight=weights)
     finally:
-        torch.cuda.set_sync_debug_mode("default")
+        guard.restore()
     assert len(model.net_.history) == 3
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("est", TORCH_ESTIMATORS + [MFRecommender(loss="bpr")], ids=_name)
+def test_training_reads_nothing_back_within_a_batch(est, weighted, interactions):
+    # the CUDA test's guard as far as a CPU can keep it, so that CI runs it
+    X, _ = interactions
+    weights = np.linspace(0.5, 2.0, len(X)) if weighted else None
+    guard = _NoSyncInBatches()
+    model = clone(est).set_params(max_epochs=3, batch_size=32, callbacks=[("no_sync", guard)])
+    before = _tensor_methods()
+    try:
+        model.fit(X, sample_weight=weights)
+    finally:
+        guard.restore()
+    assert _tensor_methods() == before  # the guard is off again
+    assert len(model.net_.history) == 3
+
+
+def test_the_cpu_sync_guard_catches_a_read_back(interactions, monkeypatch):
+    # a train_step that reads its loss back, as skorch's own loop does per batch, compiled
+    # as if it were sklrec's code: the guard must refuse it from the second epoch on
+    import sklrec.base._net as net_module
+
+    namespace = {"__name__": "sklrec.base._net", "step": net_module._RecNet.train_step}
+    exec("def train_step(self, batch, **kw):\n    out = step(self, batch, **kw)\n"
+         "    out['loss'].item()\n    return out", namespace)  # fmt: skip
+    monkeypatch.setattr(net_module._RecNet, "train_step", namespace["train_step"])
+    guard = _NoSyncInBatches()
+    model = MFRecommender(max_epochs=1, batch_size=32, callbacks=[("no_sync", guard)])
+    before = _tensor_methods()
+    try:
+        model.fit(interactions[0])  # the first epoch is left out
+        with pytest.raises(AssertionError, match=r"sklrec.base._net calls Tensor.item inside"):
+            model.set_params(max_epochs=2).fit(interactions[0])
+    finally:
+        guard.restore()
+    assert _tensor_methods() == before
 
 
 def test_sparse_matrix_form_is_a_clear_error(interactions):
