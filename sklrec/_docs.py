@@ -74,10 +74,14 @@ REGRESSION_TRAINING_PARAMS = _FIRST_PARAMS + _REGRESSION_EARLY_STOPPING_PARAMS +
 
 IMPLICIT_PARAMS = """n_negatives : int, default={n_negatives}
         Items drawn per positive interaction, afresh every epoch, uniformly
-        among the items the user has not interacted with.
+        among the items that are not the user's positives: never one it
+        interacted with, except one it rated under ``positive_threshold``,
+        which is a known negative.
     positive_threshold : float, default=None
         If set, only rows with ``y >= positive_threshold`` are positives;
-        otherwise every row is one and ``y`` is only validated.
+        otherwise every row is one and ``y`` is only validated. A row under
+        the threshold still counts as seen: ``recommend`` and the metrics
+        leave its item out for its user, as they do the positives.
     handle_unknown : {{"warn", "ignore", "error"}}, default="warn"
         Ids unseen in ``fit``: ``predict`` gives their rows the lowest score
         (``-inf``) and ``recommend`` serves an unknown user from an empty
@@ -89,8 +93,10 @@ ATTRIBUTES = """users_ : ndarray of shape (n_users,)
     items_ : ndarray of shape (n_items,)
         Raw item ids seen in ``fit``, in index order.
     interactions_ : scipy.sparse.csr_matrix of shape (n_users, n_items)
-        The positive training interactions; they drive negative sampling and
-        the exclusion of seen items.
+        Every (user, item) pair of ``fit``'s rows: the items each user has
+        seen, which ``recommend`` and the metrics leave out. They are the
+        positives, never drawn as negatives, unless ``positive_threshold``
+        left some rows out of those.
     n_features_in_ : int
         Number of columns of ``X`` in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

@@ -21,7 +21,8 @@ class PopularityRecommender(BaseRecommender):
     Parameters
     ----------
     positive_threshold : float, default=None
-        If set, only rows with ``y >= positive_threshold`` count.
+        If set, only rows with ``y >= positive_threshold`` are counted; the
+        others still count as seen (``recommend`` leaves their items out).
     handle_unknown : {{"warn", "ignore", "error"}}, default="warn"
         Ids unseen in ``fit``: ``predict`` gives their rows ``-inf``, with a
         warning (``"warn"``) or silently (``"ignore"``); ``"error"`` raises.

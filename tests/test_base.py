@@ -403,7 +403,8 @@ def test_positive_threshold(interactions):
     X, _ = interactions
     y = np.where(np.arange(len(X)) % 3 == 0, 1.0, 5.0)
     model = clone(ESTIMATORS[3]).set_params(positive_threshold=4).fit(X, y)
-    assert model.interactions_.nnz == len(np.unique(X[y >= 4][:, :2], axis=0))
+    # every row is an interaction the user has seen, whatever its y; only positives train
+    assert model.interactions_.nnz == len(np.unique(X[:, :2], axis=0))
     assert len(model.users_) == len(np.unique(X[:, 0]))  # every id seen in fit is known
     with pytest.raises(ValueError, match="needs y"):
         clone(model).fit(X)
@@ -413,6 +414,72 @@ def test_positive_threshold(interactions):
         clone(model).fit(X, np.zeros(len(X)))
     pop = PopularityRecommender(positive_threshold=4).fit(X, y)
     assert pop.item_counts_.sum() == (y >= 4).sum()
+
+
+# user 0 rated "a" highly and the most popular item, "b", under the threshold; its
+# held-out item "c" is the most popular of the two items it has not rated
+_RATED = np.array(
+    [[0, "a"], [0, "b"], [1, "b"], [1, "c"], [2, "b"], [2, "c"], [3, "b"], [3, "d"]], dtype=object
+)
+_RATINGS = np.array([5.0, 1.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0])
+
+
+def test_items_rated_under_the_threshold_are_seen():
+    # a row under positive_threshold is not learnt from, but the user has seen the item:
+    # recommend and the metrics leave it out as they leave out the positives
+    pop = PopularityRecommender(positive_threshold=4).fit(_RATED, _RATINGS)
+    assert list(pop.item_counts_) == [1, 3, 2, 1]  # "b" counts only its three positives
+    assert pop.recommend([0], k=2).tolist() == [["c", "d"]]
+    assert pop.recommend([0], k=1, exclude_seen=False).tolist() == [["b"]]
+    with pytest.raises(ValueError, match="k=3 is more than"):
+        pop.recommend([0], k=3)
+    test = np.array([[0, "c"]], dtype=object)
+    assert evaluate_ranking(pop, test, metrics=("hit_rate",), k=1)["hit_rate"] == 1.0
+    # one sampled negative: "d", the only item user 0 has neither seen nor holds out
+    for seed in range(5):
+        sampled = evaluate_ranking(pop, test, metrics=("hit_rate",), k=1, n_negatives=1,
+                                   random_state=seed)  # fmt: skip
+        assert sampled["hit_rate"] == 1.0
+    with pytest.raises(ValueError, match="n_negatives=2 is larger than the items left"):
+        evaluate_ranking(pop, test, n_negatives=2)
+
+
+@pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)
+def test_items_rated_under_the_threshold_can_be_training_negatives(est):
+    # a user who rated every item, some under the threshold: those are known negatives
+    # to draw; a user whose positives cover every item still has none
+    X = np.array([[u, i] for u in range(6) for i in range(5)])
+    y = np.where((X[:, 0] == 0) & (X[:, 1] >= 3), 1.0, 5.0)
+    y[(X[:, 0] > 0) & (X[:, 1] == (X[:, 0] % 5))] = 0.0  # every other user: one negative
+    model = clone(est).set_params(positive_threshold=4, n_negatives=1, max_epochs=1)
+    model.fit(X, y)
+    assert model.interactions_.nnz == len(X)  # every item seen by every user
+    positives = model._positive_interactions()
+    assert positives.nnz == (y >= 4).sum()
+    # the epoch the model trains on (0-based positive pairs in, 1-based samples out)
+    data = model._training_data(*np.nonzero(positives.toarray()), "cpu")
+    x, labels = data.gather(*data.epoch(torch.Generator().manual_seed(0)))
+    negative = labels.numpy() == 0
+    users, items = x["users"].numpy()[negative] - 1, x["items"].numpy()[negative] - 1
+    assert negative.sum() == positives.nnz  # one negative per positive
+    assert not positives.toarray()[users, items].any()  # each one an item rated low
+    assert model.recommend([0], k=1, exclude_seen=False).shape == (1, 1)
+    with pytest.raises(ValueError, match="k=1 is more than"):
+        model.recommend([0], k=1)  # user 0 has seen everything
+    all_positive = np.full(len(X), 5.0)
+    with pytest.raises(ValueError, match="interacted with every one of the 5 items"):
+        clone(model).fit(X, all_positive)
+
+
+def test_partial_fit_rows_under_the_threshold_join_the_seen_items_only():
+    model = MFRecommender(positive_threshold=4, max_epochs=1, n_negatives=1, random_state=0)
+    model.fit(_RATED, _RATINGS)
+    before = model._positive_interactions().copy()
+    model.partial_fit(np.array([[0, "c"], [1, "d"]], dtype=object), np.array([1.0, 5.0]))
+    seen, positives = model.interactions_.toarray(), model._positive_interactions().toarray()
+    assert seen[0, 2] == 1 and positives[0, 2] == 0  # seen, not a positive
+    assert positives[1, 3] == 1 and (positives - before.toarray()).sum() == 1
+    assert model.recommend([0], k=1).tolist() == [["d"]]
 
 
 @pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)

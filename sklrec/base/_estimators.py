@@ -202,7 +202,8 @@ class BaseRecommender(_InteractionEstimator):
         y : array-like of shape (n_samples,), default=None
             Ratings or weights. Without ``positive_threshold`` every row is a
             positive interaction and ``y`` is only checked; with it, rows with
-            ``y >= positive_threshold`` are the positives.
+            ``y >= positive_threshold`` are the positives, and the others
+            still count as seen (left out by ``recommend`` and the metrics).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each positive row. The torch models weigh
             its term of the loss by it (the negatives sampled for it keep
@@ -230,11 +231,24 @@ class BaseRecommender(_InteractionEstimator):
         items = as_id_column(X[:, 1], "item")
         self.users_, user_index = unique_inverse(users)
         self.items_, item_index = unique_inverse(items)
+        # every row is an interaction the user has had, which recommend and the metrics
+        # leave out; the positives (all rows unless some are under positive_threshold)
+        # are what the model learns from and what its negatives are never drawn from
         self.interactions_ = build_interactions(
-            user_index[positive], item_index[positive], len(self.users_), len(self.items_)
+            user_index, item_index, len(self.users_), len(self.items_)
         )
+        self._positives = None
+        if not positive.all():
+            self._positives = build_interactions(
+                user_index[positive], item_index[positive], len(self.users_), len(self.items_)
+            )
         self._fit_model(user_index[positive], item_index[positive], epochs, weights)
         return self
+
+    def _positive_interactions(self):
+        """Return the positive pairs: ``interactions_`` less rows under the threshold."""
+        positives = getattr(self, "_positives", None)
+        return self.interactions_ if positives is None else positives
 
     def _fit_model(self, user_index, item_index, epochs, weights=None):
         """Learn from 0-based positive pairs (``epochs=None``: the full schedule).

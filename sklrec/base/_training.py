@@ -320,9 +320,9 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
             )
         return self._check_training_params()
 
-    def _check_negatives(self, interactions):
-        """Every user with positives needs ``n_negatives`` unseen items."""
-        degree = np.diff(interactions.indptr)
+    def _check_negatives(self, positives):
+        """Every user with positives needs ``n_negatives`` items that are not."""
+        degree = np.diff(positives.indptr)
         free = self.n_items_ - degree
         active = degree > 0
         if (active & (free == 0)).any():
@@ -333,8 +333,9 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         short = active & (free < self.n_negatives)
         if short.any():
             raise ValueError(
-                f"n_negatives={self.n_negatives} is larger than the items left unseen by "
-                f"user(s) {show_ids(self.users_[short])} (as few as {free[short].min()})"
+                f"n_negatives={self.n_negatives} is larger than the items left to draw as "
+                f"negatives for user(s) {show_ids(self.users_[short])} (as few as "
+                f"{free[short].min()})"
             )
 
     def _split_validation(self, user_index, item_index, seed):
@@ -416,7 +417,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         return _Positives(
             user_index,
             item_index,
-            self.interactions_,
+            self._positive_interactions(),
             self.n_negatives,
             self._pairwise,
             device,
@@ -426,7 +427,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
     def _fit_model(self, user_index, item_index, epochs, weights=None):
         device = check_device(self.device)
         self._seed = draw_seed(self.random_state)
-        self._check_negatives(self.interactions_)
+        self._check_negatives(self._positive_interactions())
         valid = None
         if epochs is None:  # partial_fit trains one epoch and never stops early
             train, valid = self._split_validation(user_index, item_index, self._seed)
@@ -447,8 +448,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
     def partial_fit(self, X, y=None, sample_weight=None):
         """Train one more epoch on ``X`` (one epoch from scratch if unfitted).
 
-        The ids of ``X`` must have been seen in the first fit; its positives
-        join ``interactions_``. Optuna's pruning calls this once per step.
+        The ids of ``X`` must have been seen in the first fit; its rows join
+        ``interactions_``. Optuna's pruning calls this once per step.
         ``lr`` and ``weight_decay`` take their current values; the module's
         sizes and the batch size stay those of ``fit`` (a changed size raises).
 
@@ -472,11 +473,15 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         positive = self._positive_rows(X, y)
         weights = self._sample_weights(sample_weight, len(X), positive, "positive row")
         users, items = self._known_ids(X)
-        users, items = users[positive], items[positive]
+        if getattr(self, "_positives", None) is not None or not positive.all():
+            new = build_interactions(
+                users[positive], items[positive], self.n_users_, self.n_items_
+            )
+            self._positives = (self._positive_interactions() + new).sign().tocsr()
         new = build_interactions(users, items, self.n_users_, self.n_items_)
         self.interactions_ = (self.interactions_ + new).sign().tocsr()
-        self._check_negatives(self.interactions_)
-        self._continue(self._training_data(users, items, device, weights))
+        self._check_negatives(self._positive_interactions())
+        self._continue(self._training_data(users[positive], items[positive], device, weights))
         return self
 
     # -- scoring protocol ---------------------------------------------------------

@@ -229,7 +229,8 @@ def _evaluate_sampled(
                 f"n_negatives={n_negatives} is larger than the items left to sample for "
                 f"user(s) {show_ids(np.unique(est.users_[np.maximum(q_users[short] - 1, 0)]))} "
                 f"(as few as {free[short].min()} of {est.n_items_} items are neither "
-                "training nor held-out positives" + (")" if extra is None else " nor excluded)")
+                "seen in training nor held-out positives"
+                + (")" if extra is None else " nor excluded)")
             )
         generator = torch.Generator().manual_seed(draw_seed(random_state))
         neg = (
