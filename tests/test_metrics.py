@@ -156,6 +156,22 @@ def test_a_cut_off_beyond_the_candidates_counts_every_known_item():
         est.recommend([3], k=50)
 
 
+def test_sampled_negatives_count_an_unknown_item_as_a_miss_past_them_too():
+    # each row against one sampled negative (c, the only item user 3 has neither seen nor
+    # holds out), with k = 50 past it: the known items rank within the cut-off, and the
+    # unknown one is still a miss, as in the full ranking, not an item ranked last
+    est = _popularity()
+    X = np.array([[3, "e"], [3, "d"], [3, "zzz"]], dtype=object)
+    with pytest.warns(UserWarning, match="unknown item"):
+        res = evaluate_ranking(est, X, k=50, n_negatives=1)
+    assert res["hit_rate"] == pytest.approx(2 / 3)
+    assert res["ndcg"] == pytest.approx(2 / 3 / np.log2(3))  # e and d second, below c
+    assert res["auc"] == 0.0
+    with pytest.warns(UserWarning, match="unknown item"):
+        alone = evaluate_ranking(est, X[2:], k=50, n_negatives=1)
+    assert all(value == 0.0 for value in alone.values())
+
+
 def test_positive_threshold_filters_relevant_rows():
     est = _popularity()
     X = np.array([[3, "c"], [4, "e"]], dtype=object)

@@ -85,7 +85,11 @@ def evaluate_ranking(
     Returns
     -------
     scores : dict
-        Metric name -> mean value.
+        Metric name -> its mean: over users for the full ranking (a user's
+        held-out items are ranked together, against the catalogue less the
+        items the user has seen), over rows with sampled or explicit
+        negatives (each row against its own). Ties count against the
+        held-out item, and one unknown to the model counts as a miss.
     """
     estimator, X, exclude = _unwrap(estimator, X, exclude)
     check_is_fitted(estimator)
@@ -253,10 +257,12 @@ def _evaluate_sampled(
             if torch.isnan(scores).any():
                 raise ValueError(f"{type(est).__name__} produced NaN scores")
             ranks.append((scores[:, 1:] >= scores[:, :1]).sum(dim=1))
-    rank = torch.cat(ranks)
-    rank[torch.as_tensor(~known_items, device=dev)] = n_neg
+    # a held-out item unknown to the model is a miss, as in the full ranking: it is left
+    # out of the ranked entries (placing it last would be a hit when k > n_negatives)
+    known = torch.as_tensor(known_items, device=dev)
+    rank = torch.cat(ranks)[known]
+    rows = torch.arange(n_rows, device=dev)[known]
     ones = torch.ones(n_rows, device=dev)
-    rows = torch.arange(n_rows, device=dev)
     return _average(_per_query(rank, rank, rows, ones, ones * n_neg, k, metrics))
 
 
