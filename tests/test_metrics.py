@@ -262,3 +262,66 @@ def test_scorer_matches_evaluate():
     scorer = make_ranking_scorer("mrr", k=3)
     assert scorer(est, X) == evaluate_ranking(est, X, metrics="mrr", k=3)["mrr"]
     assert "mrr" in repr(scorer)
+
+
+def _brute_force_ranking(model, train, test, k, exclude=None):
+    """Hit rate, recall and NDCG at k, one user at a time from ``predict``.
+
+    Each user's held-out items are ranked together against every item it
+    neither saw in ``train`` nor has in ``exclude`` (ties count against the
+    held-out item, as everywhere in sklrec).
+    """
+    hidden = train if exclude is None else np.r_[train[:, :2], exclude[:, :2]]
+    hit, recall, ndcg = [], [], []
+    for user in np.unique(test[:, 0]):
+        relevant = set(test[test[:, 0] == user, 1])
+        seen = set(hidden[hidden[:, 0] == user, 1]) - relevant
+        candidates = np.array([item for item in model.items_ if item not in seen])
+        predicted = model.predict(np.c_[np.full(len(candidates), user), candidates])
+        scores = dict(zip(candidates, predicted, strict=True))
+        # an item the model never saw is a miss
+        ranks = [
+            sum(scores[c] >= scores[r] for c in candidates if c != r)
+            for r in relevant
+            if r in scores
+        ]
+        found = [rank for rank in ranks if rank < k]
+        hit.append(len(found) > 0)
+        recall.append(len(found) / len(relevant))
+        ideal = sum(1 / np.log2(j + 2) for j in range(min(len(relevant), k)))
+        ndcg.append(sum(1 / np.log2(rank + 2) for rank in found) / ideal)
+    return {"hit_rate": np.mean(hit), "recall": np.mean(recall), "ndcg": np.mean(ndcg)}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_full_ranking_matches_a_brute_force_ranking_from_predict(seed):
+    # random data, thresholds and cut-offs: the vectorised ranking (chunks, masks,
+    # searchsorted ranks) must give what ranking each user by hand gives
+    rng = np.random.default_rng(seed)
+    n_users, n_items = rng.integers(6, 12), rng.integers(10, 18)
+    X = np.array([[u, i] for u in range(n_users) for i in range(n_items) if rng.random() < 0.4])
+    y = rng.integers(1, 6, len(X)).astype(float)
+    held = rng.random(len(X)) < 0.3
+    threshold = (None, 3)[seed % 2]
+    k = int(rng.integers(1, 6))
+    # items the users met after the fit, and repeats of training pairs among the held-out
+    # rows (an item in the history that is held out again is still ranked)
+    exclude = np.c_[rng.integers(0, n_users, 3 * n_users), rng.integers(0, n_items, 3 * n_users)]
+    repeats = X[~held][rng.random((~held).sum()) < 0.1]
+    for model in (
+        PopularityRecommender(positive_threshold=threshold),
+        MFRecommender(
+            positive_threshold=threshold, embedding_dim=4, max_epochs=2, n_negatives=1,
+            random_state=seed,
+        ),
+    ):  # fmt: skip
+        model.fit(X[~held], y[~held])
+        test = X[held] if threshold is None else X[held & (y >= threshold)]
+        test = np.r_[test, repeats]
+        test = test[np.isin(test[:, 0], model.users_)]
+        metrics = ("hit_rate", "recall", "ndcg")
+        for extra in (None, exclude):
+            got = evaluate_ranking(model, test, metrics=metrics, k=k, exclude=extra)
+            expected = _brute_force_ranking(model, X[~held], test, k, extra)
+            for name in metrics:
+                assert got[name] == pytest.approx(expected[name]), (type(model).__name__, name)
