@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sklrec import MFRecommender, PopularityRecommender
+from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.metrics import (
     auc_score,
     evaluate_ranking,
@@ -315,6 +315,10 @@ def test_full_ranking_matches_a_brute_force_ranking_from_predict(seed):
             positive_threshold=threshold, embedding_dim=4, max_epochs=2, n_negatives=1,
             random_state=seed,
         ),
+        NeuMFRecommender(  # its full ranking takes another path than its predict
+            positive_threshold=threshold, embedding_dim=4, hidden_dims=(8, 4), max_epochs=2,
+            n_negatives=1, random_state=seed,
+        ),
     ):  # fmt: skip
         model.fit(X[~held], y[~held])
         test = X[held] if threshold is None else X[held & (y >= threshold)]
@@ -326,3 +330,27 @@ def test_full_ranking_matches_a_brute_force_ranking_from_predict(seed):
             expected = _brute_force_ranking(model, X[~held], test, k, extra)
             for name in metrics:
                 assert got[name] == pytest.approx(expected[name]), (type(model).__name__, name)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_explicit_negatives_match_a_brute_force_ranking_from_predict(seed):
+    # each held-out row against its own negatives, as the NCF paper's files give them
+    rng = np.random.default_rng(seed)
+    X = np.array([[u, i] for u in range(8) for i in range(20) if rng.random() < 0.3])
+    held = rng.random(len(X)) < 0.3
+    model = NeuMFRecommender(
+        embedding_dim=4, hidden_dims=(8, 4), max_epochs=2, n_negatives=1, random_state=seed
+    ).fit(X[~held])
+    test = X[held & np.isin(X[:, 0], model.users_) & np.isin(X[:, 1], model.items_)]
+    negatives = np.array(
+        [rng.choice(np.setdiff1d(model.items_, [item]), 6, replace=False) for _, item in test]
+    )
+    k = int(rng.integers(1, 8))
+    got = evaluate_ranking(model, test, metrics=("hit_rate", "ndcg", "auc"), k=k,
+                           negatives=negatives)  # fmt: skip
+    positive = model.predict(test)
+    against = model.predict(np.c_[np.repeat(test[:, 0], 6), negatives.ravel()]).reshape(-1, 6)
+    rank = (against >= positive[:, None]).sum(axis=1)  # ties count against the row's item
+    assert got["hit_rate"] == pytest.approx(np.mean(rank < k))
+    assert got["ndcg"] == pytest.approx(np.mean((rank < k) / np.log2(rank + 2)))
+    assert got["auc"] == pytest.approx(np.mean(1 - rank / 6))
