@@ -23,7 +23,7 @@ from sklrec.base._regression import build_ratings
 from sklrec.callbacks import ValidationRMSE
 from sklrec.datasets import make_ratings
 
-from .test_base import _NoSyncInBatches
+from .test_base import DEVICES, _NoSyncInBatches
 from .test_common import REGRESSORS, _name, bad_module_sizes, cpu_twin
 
 TORCH_REGRESSORS = REGRESSORS[:4]
@@ -649,33 +649,17 @@ def test_grid_search_and_optuna_search(small):
     assert search.best_score_ == pytest.approx(by_hand(REGRESSORS[0], search.best_params_))
 
 
-@pytest.mark.gpu
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
-def test_cuda_training_never_syncs_within_a_batch(est, weighted, small):
+def test_training_never_syncs_within_a_batch(est, weighted, device, small):
     X, y = small
     weights = np.linspace(0.5, 2.0, len(y)) if weighted else None
     refeed = {"refeed": True} if "refeed" in est.get_params() else {}
     guard = _NoSyncInBatches()
     model = clone(est).set_params(
-        device="cuda", max_epochs=3, callbacks=[("no_sync", guard)], **refeed
+        device=device, max_epochs=3, callbacks=[("no_sync", guard)], **refeed
     )
-    try:
-        model.fit(X, y, sample_weight=weights)
-    finally:
-        guard.restore()
-    assert len(model.net_.history) == 3
-
-
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
-def test_training_reads_nothing_back_within_a_batch(est, weighted, small):
-    # the CUDA test's guard as far as a CPU can keep it (see test_base), so that CI runs it
-    X, y = small
-    weights = np.linspace(0.5, 2.0, len(y)) if weighted else None
-    refeed = {"refeed": True} if "refeed" in est.get_params() else {}
-    guard = _NoSyncInBatches()
-    model = clone(est).set_params(max_epochs=3, callbacks=[("no_sync", guard)], **refeed)
     try:
         model.fit(X, y, sample_weight=weights)
     finally:
