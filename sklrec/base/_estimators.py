@@ -211,7 +211,8 @@ class BaseRecommender(_InteractionEstimator):
             on, so that ``lr`` and ``weight_decay`` keep their meaning;
             ``PopularityRecommender`` sums the weights. A row of weight 0
             still counts as seen (never drawn as its user's negative, excluded
-            by ``recommend``) but teaches nothing.
+            by ``recommend``); its own term of the loss is zero, while the
+            negatives drawn for it still train at weight 1.
             :func:`sklrec.preprocessing.recency_weights` weights each user's
             recent interactions up.
 
