@@ -402,6 +402,9 @@ class BaseRecommender(_InteractionEstimator):
     def _left_out(self, index, exclude_seen, extra):
         """Return the items to leave out of each entry of ``users`` (encoded as ``index``).
 
+        ``recommend`` leaves them out of its lists, and the metrics out of the
+        full ranking and of the sampled negatives.
+
         Returns ``(matrix, rows)``: a CSR of items and each entry's 1-based row
         in it (0: nothing to leave out). Without ``extra`` (the matrix of
         :meth:`_excluded_items`) that is ``interactions_`` and ``index``

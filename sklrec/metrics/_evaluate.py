@@ -163,14 +163,14 @@ def _evaluate_full(est, users, items, known_items, query, n_unknown, metrics, k,
     rel.data[:] = 1
     dev = est._device
     q_users_t = torch.as_tensor(q_users, device=dev)
+    # what recommend leaves out of each query's ranking: the seen items, and extra's
+    blocked, block_rows = est._left_out(q_users, True, extra)
     parts = []
     with torch.inference_mode():
         for chunk in est._user_chunks(n_queries):
             scores = est._score_all(q_users_t[chunk]).clone()
             rel_chunk = rel[chunk]
-            mask_seen(scores, est.interactions_, q_users[chunk], keep=rel_chunk)
-            if extra is not None:  # its rows are the queries', named by position + 1
-                mask_seen(scores, extra, np.arange(n_queries)[chunk] + 1, keep=rel_chunk)
+            mask_seen(scores, blocked, block_rows[chunk], keep=rel_chunk)
             if torch.isnan(scores).any():
                 raise ValueError(f"{type(est).__name__} produced NaN scores")
             coo = rel_chunk.tocoo()
@@ -187,14 +187,14 @@ def _evaluate_full(est, users, items, known_items, query, n_unknown, metrics, k,
 
 
 def _forbidden_items(est, q_users, query, items, known_items, extra=None):
-    """Per query: the user's training items, all of its held-out items, and ``extra``'s."""
+    """Per query: what recommend leaves out (seen items, ``extra``'s), and its held-out items."""
     n_queries = len(q_users)
-    train = seen_rows(est.interactions_, q_users)
+    left_out = seen_rows(*est._left_out(q_users, True, extra))
     test = sp.csr_matrix(
         (np.ones(known_items.sum(), np.float32), (query[known_items], items[known_items] - 1)),
         shape=(n_queries, est.n_items_),
     )
-    forbidden = (train + test if extra is None else train + test + extra).tocsr()
+    forbidden = (left_out + test).tocsr()
     forbidden.eliminate_zeros()
     return forbidden
 
