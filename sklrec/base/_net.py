@@ -232,14 +232,8 @@ class _RecNet(NeuralNet):
         weight = X.get("sample_weight") if isinstance(X, dict) else None
         if weight is None:
             return super().get_loss(y_pred, y_true, X=X, training=training)
-        criterion = self.criterion_
-        if isinstance(criterion, _MaskedMSELoss):  # the regressors'
-            return criterion(y_pred, y_true, weight)
-        # the training samples' own weights: the mean over the batch of the weighted
-        # binary cross-entropy (the criterion every recommender net uses)
-        return F.binary_cross_entropy_with_logits(
-            y_pred, y_true, weight=weight, pos_weight=criterion.pos_weight
-        )
+        # the training samples' own weights, which every criterion here takes
+        return self.criterion_(y_pred, y_true, weight)
 
     def infer(self, x, **fit_params):
         if "sample_weight" in x:  # the loss's, not the module's
@@ -248,6 +242,21 @@ class _RecNet(NeuralNet):
             users = x["users"]
             return self.module_(users, x["items"]) - self.module_(users, x["neg_items"])
         return self.module_(**x)
+
+
+class _BCEWithLogitsLoss(torch.nn.BCEWithLogitsLoss):
+    """Binary cross-entropy on logits, the recommenders' criterion.
+
+    With ``weight`` (one per sample), the mean over the batch of the weighted
+    losses.
+    """
+
+    def forward(self, y_pred, y_true, weight=None):
+        if weight is None:
+            return super().forward(y_pred, y_true)
+        return F.binary_cross_entropy_with_logits(
+            y_pred, y_true, weight=weight, pos_weight=self.pos_weight
+        )
 
 
 class _MaskedMSELoss(torch.nn.Module):

@@ -30,7 +30,7 @@ from .._utils import (
 )
 from ..callbacks import ValidationNDCG
 from ._estimators import BaseRecommender
-from ._net import _Positives, _RecNet, rescaled_weights
+from ._net import _BCEWithLogitsLoss, _Positives, _RecNet, rescaled_weights
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -406,7 +406,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
             **{f"module__{key}": value for key, value in module_kwargs.items()},
             module__n_users=self.n_users_ + 1,
             module__n_items=self.n_items_ + 1,
-            criterion=torch.nn.BCEWithLogitsLoss,
+            criterion=_BCEWithLogitsLoss,
             **self._net_kwargs(seed, device, n_samples, internal, user_callbacks, optimizer),
         )
 
