@@ -38,3 +38,4 @@ step gpu_tests 180 $py -m pytest -q -m gpu -p no:cacheprovider -o addopts="" tes
 step throughput 200 $py benchmarks/throughput.py --device cuda --batch-sizes 65536,8192 --repeats 3
 step fit_overhead 60 $py benchmarks/fit_overhead.py --device cuda --repeats 5
 step memory 100 $py benchmarks/memory.py --device cuda
+step serving 90 $py benchmarks/serving.py --device cuda

@@ -82,6 +82,18 @@ def test_fit_overhead_prints_the_time_outside_the_epoch(
     assert row["outside_epoch_seconds_median"] >= 0
 
 
+def test_serving_prints_a_row_per_model(small_throughput_data, bench, capsys):
+    bench("serving").main(["--requests", "5", "--batch-users", "7"])
+    rows = _json_lines(capsys.readouterr().out)  # each served by a fresh process
+    assert [row["model"] for row in rows] == ["popularity", "mf", "neumf"]
+    for row in rows:
+        assert row["batch_users"] == 7 and row["pickle_mib"] > 0
+        for key in ("import_seconds", "load_seconds", "recommend_batch_seconds"):
+            assert row[key] >= 0
+        for call in ("recommend_one_user", "predict_one_row"):
+            assert 0 <= row[f"{call}_ms_median"] <= row[f"{call}_ms_p99"]
+
+
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads Linux's /proc")
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_memory_prints_the_peak_per_positive(bench, capfd, early_stopping):
