@@ -1,4 +1,4 @@
-"""Simple baselines without torch."""
+"""Simple baselines, fitted by counting and averaging (no gradient training)."""
 
 import numpy as np
 import torch
@@ -54,7 +54,10 @@ class PopularityRecommender(BaseRecommender):
         return torch.as_tensor(np.r_[0, self.item_counts_], dtype=torch.float32)
 
     def _score_pairs(self, users, items):
-        return self._counts()[items].expand(torch.broadcast_shapes(users.shape, items.shape))
+        # broadcast_tensors, not broadcast_shapes: the latter imports sympy on its first
+        # call, a third of a second on the first predict of a freshly loaded model
+        _, items = torch.broadcast_tensors(users, items)
+        return self._counts()[items]
 
     def _score_all(self, users):
         return self._counts()[1:].expand(len(users), self.n_items_).clone()
