@@ -340,6 +340,33 @@ def test_fits_in_threads_give_what_they_give_one_at_a_time(est, interactions):
     assert torch.equal(torch.get_rng_state(), torch_state)
 
 
+@pytest.mark.parametrize("est", ESTIMATORS + REGRESSORS, ids=_name)
+def test_a_fitted_model_serves_threads_at_once(est, interactions):
+    # a server may answer requests from several threads with one loaded model
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, _ = interactions
+    model, y = fitted_on(est, X)
+    users = np.unique(X[:, 0])
+    ranks = hasattr(model, "recommend")
+
+    def serve(part):
+        answers = [
+            model.predict(X[part::8]),
+            model.score(X[part::4], None if y is None else y[part::4]),
+        ]
+        if ranks:
+            answers.append(model.recommend(users[part::8], k=5))
+        return answers
+
+    alone = [serve(part) for part in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(serve, list(range(8)) * 4))
+    for part, answers in enumerate(threaded):
+        for got, expected in zip(answers, alone[part % 8], strict=True):
+            np.testing.assert_array_equal(got, expected)
+
+
 def test_string_ids_dataframe_and_context_columns(estimator):
     pd = pytest.importorskip("pandas")
     X, _ = sklrec.datasets.make_interactions(n_users=30, n_items=20, n_groups=2, random_state=0)
