@@ -22,6 +22,18 @@ from ._utils import check_int, check_real
 __all__ = ["fetch_movielens", "load_movielens", "make_interactions", "make_ratings"]
 
 
+# entries of a users x items draw made at a time (32 MiB of float64), so that the
+# generators' memory stays bounded whatever the size of the catalogue. numpy fills a
+# 2-d draw row by row, so drawing it in slabs of rows gives the same numbers.
+_DRAW_ENTRIES = 2**22
+
+
+def _row_slabs(n_rows, n_cols):
+    """Slices of ``range(n_rows)`` holding about ``_DRAW_ENTRIES`` entries each."""
+    step = max(1, _DRAW_ENTRIES // max(n_cols, 1))
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
 def _timestamps(n_users, per_user, rng):
     """Return a random order of each user's rows, as integer timestamps."""
     return (np.argsort(rng.random((n_users, per_user)), axis=1) + 1_000_000).ravel()
@@ -86,14 +98,15 @@ def make_interactions(
     user_group = rng.permutation(n_users) % n_groups
     item_group = rng.permutation(n_items) % n_groups
     popularity = 1.0 / (1.0 + rng.permutation(n_items)) ** 0.8
-    in_group = item_group[None, :] == user_group[:, None]
-    within = popularity * in_group
-    within /= within.sum(axis=1, keepdims=True)
-    weights = (1 - noise) * within + noise * popularity / popularity.sum()
-    # Gumbel top-k: per-user weighted draw of distinct items in one shot
-    with np.errstate(divide="ignore"):
-        keys = np.log(weights) - np.log(-np.log(rng.random(weights.shape)))
-    items = np.argpartition(-keys, per_user - 1, axis=1)[:, :per_user]
+    items = np.empty((n_users, per_user), dtype=np.intp)
+    for rows in _row_slabs(n_users, n_items):
+        within = popularity * (item_group[None, :] == user_group[rows, None])
+        within /= within.sum(axis=1, keepdims=True)
+        weights = (1 - noise) * within + noise * popularity / popularity.sum()
+        # Gumbel top-k: per-user weighted draw of distinct items in one shot
+        with np.errstate(divide="ignore"):
+            keys = np.log(weights) - np.log(-np.log(rng.random(weights.shape)))
+        items[rows] = np.argpartition(-keys, per_user - 1, axis=1)[:, :per_user]
     users = np.repeat(np.arange(n_users), per_user)
     X = np.column_stack([users, items.ravel(), _timestamps(n_users, per_user, rng)])
     return X.astype(np.int64), np.ones(len(X))
@@ -147,7 +160,10 @@ def make_ratings(
     if per_user > n_items:
         raise ValueError(f"ratings_per_user={per_user} is more than n_items={n_items}")
     rng = check_random_state(random_state)
-    items = np.argpartition(rng.random((n_users, n_items)), per_user - 1, axis=1)[:, :per_user]
+    items = np.empty((n_users, per_user), dtype=np.intp)
+    for rows in _row_slabs(n_users, n_items):
+        draw = rng.random((rows.stop - rows.start, n_items))
+        items[rows] = np.argpartition(draw, per_user - 1, axis=1)[:, :per_user]
     users = np.repeat(np.arange(n_users), per_user)
     items = items.ravel()
     p = rng.normal(scale=0.8 / np.sqrt(n_factors), size=(n_users, n_factors))

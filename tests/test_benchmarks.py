@@ -107,6 +107,17 @@ def test_memory_prints_the_peak_per_positive(bench, capfd, early_stopping):
         assert row["training_samples"] == row["positives"] * 5
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads Linux's /proc")
+def test_generators_print_a_row_per_generator(bench, capfd):
+    bench("generators").main(["--sizes", "30x80x5"])
+    rows = _json_lines(capfd.readouterr().out)  # printed by one child process per call
+    assert [(row["generator"], row["rows"]) for row in rows] == [
+        ("interactions", 150), ("ratings", 150)
+    ]  # fmt: skip
+    for row in rows:
+        assert row["seconds"] >= 0 and row["peak_beyond_import_mib"] >= 0
+
+
 def test_ncf_protocol_scores_with_the_library_metrics(bench, tmp_path, capsys):
     path, X = _ratings_file(tmp_path)
     ncf = bench("ncf_protocol")

@@ -34,6 +34,21 @@ def test_make_ratings_range_and_signal():
     assert y.std() > 0.5
 
 
+@pytest.mark.parametrize("make", [make_interactions, make_ratings])
+def test_generators_draw_in_slabs_of_users_without_changing_the_data(make, monkeypatch):
+    # the users x items draw is made a slab of rows at a time to bound its memory; the
+    # data must not depend on the slab size (one user at a time, a few, all at once)
+    params = dict(n_users=37, n_items=60, random_state=3)
+    outputs = []
+    for entries in (1, 150, 2**22):
+        monkeypatch.setattr(datasets, "_DRAW_ENTRIES", entries)
+        outputs.append(make(**params))
+    assert len(datasets._row_slabs(37, 60)) == 1
+    for X, y in outputs[:2]:
+        np.testing.assert_array_equal(X, outputs[-1][0])
+        np.testing.assert_array_equal(y, outputs[-1][1])
+
+
 FORMATS = {
     "u.data": "196\t242\t3\t881250949\n186\t302\t3\t891717742\n",
     "ml-1m.train.rating": "0\t32\t4\t978824330\n1\t5\t5\t978300760\n",
