@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -243,8 +244,9 @@ def fetch_movielens(variant="100k", *, data_home=None, download_if_missing=True)
     elif _md5(archive) != md5:
         raise OSError(f"the cached {archive} is corrupt (MD5 mismatch); delete it and retry")
     with zipfile.ZipFile(archive) as z:
-        text = z.read(member).decode("latin-1")
-    return _parse_ratings(text, Path(member).name)
+        return _parse_ratings(
+            lambda: io.TextIOWrapper(z.open(member), encoding="latin-1"), Path(member).name
+        )
 
 
 def load_movielens(path):
@@ -268,17 +270,22 @@ def load_movielens(path):
         Ratings (float64).
     """
     path = Path(path)
-    with open(path, encoding="latin-1") as f:
-        text = f.read()
-    return _parse_ratings(text, path.name)
+    return _parse_ratings(lambda: open(path, encoding="latin-1"), path.name)
 
 
-def _parse_ratings(text, filename):
-    if not text.strip():
-        raise ValueError(f"{filename} is empty")
-    first = text.split("\n", 1)[0]
-    if "::" in first:
-        text, sep = text.replace("::", "\t"), "\t"
+def _parse_ratings(open_text, filename):
+    """Parse a ratings file, read as a stream (never whole) from ``open_text()``.
+
+    ``open_text`` returns a fresh text stream from the start of the file each
+    call: one read finds the layout in the first line, a second parses the rows.
+    """
+    with open_text() as f:
+        first = f.readline().rstrip("\r\n")
+        if not first.strip() and not any(line.strip() for line in f):
+            raise ValueError(f"{filename} is empty")
+    double_colon = "::" in first
+    if double_colon:
+        sep = "\t"
     elif filename.endswith(".csv"):
         sep = ","
     else:
@@ -302,14 +309,19 @@ def _parse_ratings(text, filename):
                 f"header {header}"
             ) from None
     try:
-        data = np.loadtxt(
-            io.StringIO(text),
-            delimiter=sep,
-            skiprows=int(has_header),
-            usecols=columns,
-            dtype=np.float64,
-            ndmin=2,
-        )
+        with open_text() as f, warnings.catch_warnings():
+            # a file with no rows gets the error below, not numpy's warning as well
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+            # numpy's parser takes one-character separators: ML-1M's "::" becomes a tab
+            lines = (line.replace("::", "\t") for line in f) if double_colon else f
+            data = np.loadtxt(
+                lines,
+                delimiter=sep,
+                skiprows=int(has_header),
+                usecols=columns,
+                dtype=np.float64,
+                ndmin=2,
+            )
     except ValueError as error:
         raise ValueError(
             f"{filename}: not a ratings file of the known layouts ({error})"

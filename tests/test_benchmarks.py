@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from sklrec import PopularityRecommender
-from sklrec.datasets import make_interactions
+from sklrec.datasets import load_movielens, make_interactions
 from sklrec.metrics import evaluate_ranking
 from sklrec.model_selection import LeaveLastOut
 
@@ -108,14 +108,24 @@ def test_memory_prints_the_peak_per_positive(bench, capfd, early_stopping):
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads Linux's /proc")
-def test_generators_print_a_row_per_generator(bench, capfd):
-    bench("generators").main(["--sizes", "30x80x5"])
+def test_data_at_scale_prints_a_row_per_call(bench, capfd, tmp_path):
+    path, X = _ratings_file(tmp_path, "u.data")
+    bench("data_at_scale").main(
+        ["--sizes", "30x80x5", "--generators", "ratings", "--files", str(path), "--csv-rows", "9"]
+    )
     rows = _json_lines(capfd.readouterr().out)  # printed by one child process per call
-    assert [(row["generator"], row["rows"]) for row in rows] == [
-        ("interactions", 150), ("ratings", 150)
-    ]  # fmt: skip
+    made = [(row.get("generator") or row["file"], row["rows"]) for row in rows]
+    assert made == [("ratings", 150), ("u.data", len(X)), ("ratings.csv", 9)]
     for row in rows:
         assert row["seconds"] >= 0 and row["peak_beyond_import_mib"] >= 0
+
+
+def test_the_synthetic_ratings_csv_loads_as_written(bench, tmp_path):
+    path = tmp_path / "ratings.csv"
+    bench("data_at_scale").write_ratings_csv(path, 25, chunk=10)
+    X, y = load_movielens(path)
+    assert X.shape == (25, 3) and set(y) <= {0.5 * r for r in range(1, 11)}
+    assert X[:, 2].min() >= 789_652_009
 
 
 def test_ncf_protocol_scores_with_the_library_metrics(bench, tmp_path, capsys):

@@ -85,6 +85,11 @@ def test_load_movielens_formats(tmp_path, name):
     X, y = load_movielens(path)
     assert X.shape == (2, 3) and X.dtype == np.int64 and y.shape == (2,)
     assert X[0, 2] > 8e8 and y[0] >= 3
+    # the file is parsed as a stream: Windows line ends and a last line without one too
+    path.write_bytes(FORMATS[name].replace("\n", "\r\n").rstrip().encode())
+    X2, y2 = load_movielens(path)
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
 
 
 def test_load_movielens_errors(tmp_path):
@@ -98,6 +103,12 @@ def test_load_movielens_errors(tmp_path):
         load_movielens(path)
     path.write_text("\n")
     with pytest.raises(ValueError, match="u.data is empty"):
+        load_movielens(path)
+    path.write_text("\n \n\t\n")
+    with pytest.raises(ValueError, match="u.data is empty"):
+        load_movielens(path)
+    path.write_text("userId\titemId\trating\ttimestamp\n")  # a header and no rows
+    with pytest.raises(ValueError, match="u.data holds no ratings"):
         load_movielens(path)
 
 
