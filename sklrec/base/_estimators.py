@@ -232,19 +232,33 @@ class BaseRecommender(_InteractionEstimator):
         items = as_id_column(X[:, 1], "item")
         self.users_, user_index = unique_inverse(users)
         self.items_, item_index = unique_inverse(items)
-        # every row is an interaction the user has had, which recommend and the metrics
-        # leave out; the positives (all rows unless some are under positive_threshold)
-        # are what the model learns from and what its negatives are never drawn from
-        self.interactions_ = build_interactions(
-            user_index, item_index, len(self.users_), len(self.items_)
-        )
-        self._positives = None
-        if not positive.all():
-            self._positives = build_interactions(
-                user_index[positive], item_index[positive], len(self.users_), len(self.items_)
-            )
+        self._add_interactions(user_index, item_index, positive, fresh=True)
         self._fit_model(user_index[positive], item_index[positive], epochs, weights)
         return self
+
+    def _add_interactions(self, user_index, item_index, positive, fresh=False):
+        """Record 0-based (user, item) rows as seen, and those marked ``positive`` as positives.
+
+        Every row is an interaction the user has had, which ``recommend`` and
+        the metrics leave out (``interactions_``). The positives (all rows
+        unless some are under ``positive_threshold``) are what the model
+        learns from and what its negatives are never drawn from; they are kept
+        apart, as ``_positives``, only once some row is not one. ``fresh``
+        starts both anew (``fit``); otherwise the rows join them
+        (``partial_fit``).
+        """
+        shape = (len(self.users_), len(self.items_))
+
+        def joined(old, rows):
+            new = build_interactions(user_index[rows], item_index[rows], *shape)
+            return new if old is None else (old + new).sign().tocsr()
+
+        kept = None if fresh else getattr(self, "_positives", None)
+        if kept is not None or not positive.all():
+            self._positives = joined(None if fresh else self._positive_interactions(), positive)
+        else:
+            self._positives = None
+        self.interactions_ = joined(None if fresh else self.interactions_, slice(None))
 
     def _positive_interactions(self):
         """Return the positive pairs: ``interactions_`` less rows under the threshold."""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from skorch.callbacks import EarlyStopping, LRScheduler
 
-from .._interactions import build_interactions, show_ids
+from .._interactions import show_ids
 from .._utils import (
     callback_objects,
     check_bool,
@@ -473,13 +473,7 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         positive = self._positive_rows(X, y)
         weights = self._sample_weights(sample_weight, len(X), positive, "positive row")
         users, items = self._known_ids(X)
-        if getattr(self, "_positives", None) is not None or not positive.all():
-            new = build_interactions(
-                users[positive], items[positive], self.n_users_, self.n_items_
-            )
-            self._positives = (self._positive_interactions() + new).sign().tocsr()
-        new = build_interactions(users, items, self.n_users_, self.n_items_)
-        self.interactions_ = (self.interactions_ + new).sign().tocsr()
+        self._add_interactions(users, items, positive)
         self._check_negatives(self._positive_interactions())
         self._continue(self._training_data(users[positive], items[positive], device, weights))
         return self
