@@ -19,3 +19,23 @@ def parse_sets(pairs):
         except (ValueError, SyntaxError):
             params[key] = value
     return params
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak_rss():
+    """Reset the resident-set high-water mark (Linux); return the resident set now, bytes."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets VmHWM to the current resident set
+    return _status_kib("VmRSS") * 1024
+
+
+def peak_rss():
+    """Return this process's resident-set high-water mark (``VmHWM``), bytes."""
+    return _status_kib("VmHWM") * 1024

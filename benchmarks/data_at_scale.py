@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from memory import _status_kib
+from _common import peak_rss, reset_peak_rss
 
 SIZES = ("6040x3706x166", "30000x10000x100", "138493x26744x144")
 GENERATORS = ("interactions", "ratings")
@@ -53,13 +53,11 @@ def _call(what, arg):
 def _one(what, arg):
     import sklrec  # noqa: F401  (imported before the peak is reset)
 
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")  # resets VmHWM to the current resident set
-    before = _status_kib("VmRSS") * 1024
+    before = reset_peak_rss()
     start = time.perf_counter()
     rows, row = _call(what, arg)
     seconds = time.perf_counter() - start
-    peak = _status_kib("VmHWM") * 1024 - before
+    peak = peak_rss() - before
     return {
         "benchmark": "data_at_scale",
         **row,

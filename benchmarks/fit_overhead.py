@@ -16,10 +16,9 @@ import json
 import time
 
 import numpy as np
-from throughput import N_ITEMS, N_USERS, PER_USER
+from throughput import ml1m_sized
 
 from sklrec import NeuMFRecommender
-from sklrec.datasets import make_interactions
 
 
 def main(argv=None):
@@ -28,10 +27,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=65536)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    X, _ = make_interactions(
-        n_users=N_USERS, n_items=N_ITEMS, n_groups=8, interactions_per_user=PER_USER,
-        random_state=0,
-    )  # fmt: skip
+    X, _ = ml1m_sized()
     model = NeuMFRecommender(
         batch_size=args.batch_size, max_epochs=1, early_stopping=False, device=args.device,
         random_state=0,

@@ -19,28 +19,16 @@ import subprocess
 import sys
 import time
 
-N_ITEMS, PER_USER = 3706, 166
-
-
-def _status_kib(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
+from _common import peak_rss, reset_peak_rss
 
 
 def _one(positives, device, batch_size, early_stopping):
     import torch
+    from throughput import PER_USER, ml1m_sized
 
     from sklrec import NeuMFRecommender
-    from sklrec.datasets import make_interactions
 
-    X, _ = make_interactions(
-        n_users=-(-positives // PER_USER), n_items=N_ITEMS, n_groups=8,
-        interactions_per_user=PER_USER,
-        random_state=0,
-    )  # fmt: skip
+    X, _ = ml1m_sized(n_users=-(-positives // PER_USER))
     model = NeuMFRecommender(
         batch_size=batch_size, max_epochs=1, early_stopping=early_stopping, device=device,
         random_state=0,
@@ -51,9 +39,7 @@ def _one(positives, device, batch_size, early_stopping):
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
     else:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")  # resets VmHWM to the current resident set
-        before = _status_kib("VmRSS") * 1024
+        before = reset_peak_rss()
     start = time.perf_counter()
     model.fit(X)
     seconds = time.perf_counter() - start
@@ -61,7 +47,7 @@ def _one(positives, device, batch_size, early_stopping):
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
     else:
-        peak = _status_kib("VmHWM") * 1024
+        peak = peak_rss()
     extra = peak - before
     return {
         "benchmark": "memory",

@@ -32,15 +32,11 @@ MODELS = ("popularity", "mf", "neumf")
 
 
 def _fitted(name, device):
-    from throughput import N_ITEMS, N_USERS, PER_USER
+    from throughput import ml1m_sized
 
     from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
-    from sklrec.datasets import make_interactions
 
-    X, _ = make_interactions(
-        n_users=N_USERS, n_items=N_ITEMS, n_groups=8, interactions_per_user=PER_USER,
-        random_state=0,
-    )  # fmt: skip
+    X, _ = ml1m_sized()
     if name == "popularity":
         return PopularityRecommender().fit(X)
     model = {"mf": MFRecommender, "neumf": NeuMFRecommender}[name]

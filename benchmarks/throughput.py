@@ -41,6 +41,14 @@ from sklrec.modules import NeuMF
 N_USERS, N_ITEMS, PER_USER, N_NEG = 6040, 3706, 166, 4
 
 
+def ml1m_sized(n_users=None, seed=0):
+    """The synthetic data of MovieLens-1M's size (``n_users`` users: more or fewer rows)."""
+    return make_interactions(
+        n_users=n_users or N_USERS, n_items=N_ITEMS, n_groups=8, interactions_per_user=PER_USER,
+        random_state=seed,
+    )  # fmt: skip
+
+
 def emit(**row):
     print(json.dumps(row), flush=True)
 
@@ -152,10 +160,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = args.device
 
-    X, _ = make_interactions(
-        n_users=N_USERS, n_items=N_ITEMS, n_groups=8, interactions_per_user=PER_USER,
-        random_state=args.seed,
-    )  # fmt: skip
+    X, _ = ml1m_sized(seed=args.seed)
     emit(
         benchmark="throughput",
         positives=len(X),
