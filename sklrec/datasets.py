@@ -99,11 +99,12 @@ def make_interactions(
     user_group = rng.permutation(n_users) % n_groups
     item_group = rng.permutation(n_items) % n_groups
     popularity = 1.0 / (1.0 + rng.permutation(n_items)) ** 0.8
+    background = noise * popularity / popularity.sum()  # every user's out-of-group weight
     items = np.empty((n_users, per_user), dtype=np.intp)
     for rows in _row_slabs(n_users, n_items):
         within = popularity * (item_group[None, :] == user_group[rows, None])
         within /= within.sum(axis=1, keepdims=True)
-        weights = (1 - noise) * within + noise * popularity / popularity.sum()
+        weights = (1 - noise) * within + background
         # Gumbel top-k: per-user weighted draw of distinct items in one shot
         with np.errstate(divide="ignore"):
             keys = np.log(weights) - np.log(-np.log(rng.random(weights.shape)))
