@@ -1,5 +1,10 @@
 """Docstring pieces shared by the estimators (filled in by :func:`fill_doc`)."""
 
+import re
+
+# the indent of a class docstring's sections in the source, which the pieces are written in
+_PIECE_INDENT = "    "
+
 _FIRST_PARAMS = """lr : {lr_type}, default={lr}
         {lr_doc}
     max_epochs : int, default={max_epochs}
@@ -138,6 +143,20 @@ NET_ATTRIBUTE = """net_ : skorch.NeuralNet
         ``partial_fit``."""
 
 
+def _indent_like(piece, doc, name):
+    """Re-indent ``piece`` (written for a 4-space docstring) to where ``{name}`` sits in ``doc``.
+
+    The pieces above are indented as a class docstring is in the source, but
+    Python 3.13 strips that common indent when it compiles a docstring, and
+    lines still 4 spaces in would continue the entry before them.
+    """
+    indent = re.search(r"^([ \t]*)\{" + name + r"\}", doc, re.MULTILINE).group(1)
+    first, *rest = piece.split("\n")
+    return "\n".join(
+        [first] + [indent + line.removeprefix(_PIECE_INDENT) if line else line for line in rest]
+    )
+
+
 def fill_doc(**defaults):
     """Class decorator: expand ``{training_params}`` and friends in a docstring."""
     pieces = {
@@ -160,7 +179,7 @@ def fill_doc(**defaults):
 
     def decorate(cls):
         used = {
-            name: text.format(**defaults)
+            name: _indent_like(text.format(**defaults), cls.__doc__, name)
             for name, text in pieces.items()
             if "{" + name + "}" in cls.__doc__
         }

@@ -82,3 +82,57 @@ def test_the_check_sees_every_estimator_and_their_methods():
         "sklrec.metrics._evaluate.evaluate_ranking.",
     ):
         assert expected in names
+
+
+@pytest.mark.parametrize("indent", ["    ", ""], ids=["as-written", "as-python-3.13-compiles-it"])
+def test_shared_pieces_take_the_indent_of_the_docstring_they_fill(indent):
+    # Python 3.13 strips a docstring's common indent when it compiles it: the shared
+    # pieces must land at the docstring's own indent, or numpydoc (and help()) reads
+    # every parameter after the first piece's first line as that line's description
+    from sklrec._docs import fill_doc
+    from sklrec.mf import DEFAULTS
+
+    lines = [
+        "Summary.",
+        "",
+        "Parameters",
+        "----------",
+        "embedding_dim : int",
+        "    Factors.",
+        "{implicit_params}",
+        "{training_params}",
+        "",
+        "Attributes",
+        "----------",
+        "{attributes}",
+    ]
+    template = "\n".join(lines[:1] + [indent + line if line else line for line in lines[1:]])
+    cls = fill_doc(**DEFAULTS)(type("Example", (), {"__doc__": template}))
+    doc = docscrape.NumpyDocString(cls.__doc__)
+    assert [p.name for p in doc["Parameters"]] == [
+        "embedding_dim",
+        "n_negatives",
+        "positive_threshold",
+        "handle_unknown",
+        "lr",
+        "max_epochs",
+        "batch_size",
+        "optimizer",
+        "weight_decay",
+        "lr_schedule",
+        "early_stopping",
+        "n_iter_no_change",
+        "callbacks",
+        "device",
+        "verbose",
+        "random_state",
+    ]
+    assert [p.name for p in doc["Attributes"]] == [
+        "users_",
+        "items_",
+        "interactions_",
+        "n_features_in_",
+        "feature_names_in_",
+    ]
+    # the descriptions keep their own lines, one indent in
+    assert doc["Parameters"][-1].desc[0].startswith("Seeds initialisation")
