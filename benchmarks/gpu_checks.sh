@@ -39,3 +39,4 @@ step throughput 200 $py benchmarks/throughput.py --device cuda --batch-sizes 655
 step fit_overhead 60 $py benchmarks/fit_overhead.py --device cuda --repeats 5
 step memory 100 $py benchmarks/memory.py --device cuda
 step serving 90 $py benchmarks/serving.py --device cuda
+step table_scaling 60 $py benchmarks/table_scaling.py --device cuda --batch-sizes 65536 --steps 20

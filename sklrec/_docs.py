@@ -13,11 +13,15 @@ _FIRST_PARAMS = """lr : {lr_type}, default={lr}
     batch_size : {batch_type}, default={batch_size}
         {batch_doc}
     optimizer : str or torch.optim.Optimizer subclass, default="{optimizer}"
-        One of "adam", "adamw", "sgd", "adagrad", "rmsprop", or a class. A
-        class that takes no ``weight_decay`` argument, such as
+        One of "adam", "adamw", "sgd", "adagrad", "rmsprop", "lazy_adam", or a
+        class. A class that takes no ``weight_decay`` argument, such as
         ``torch.optim.LBFGS`` (which also wants whole-data batches), needs
         ``weight_decay=0`` unless the model applies the penalty itself
-        (``MFRegressor``).
+        (``MFRegressor``). "lazy_adam" (:class:`sklrec.optim.LazyAdam`) gives
+        the embedding tables sparse gradients and updates only the rows each
+        batch touches: for hundreds of thousands of users or items and more,
+        where a dense Adam step's cost grows with the tables, not the batch
+        (a model without tables trains as with "adam").
     weight_decay : float, default={weight_decay}
         {weight_decay_doc}
     lr_schedule : {{"cosine", "constant"}}, default="cosine"

@@ -668,7 +668,17 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("est", TORCH_ESTIMATORS + [MFRecommender(loss="bpr")], ids=_name)
+@pytest.mark.parametrize(
+    "est",
+    TORCH_ESTIMATORS
+    + [
+        MFRecommender(loss="bpr"),
+        # sparse embedding gradients and the lazy update of their rows
+        MFRecommender(optimizer="lazy_adam"),
+        NeuMFRecommender(embedding_dim=4, hidden_dims=(8, 4), optimizer="lazy_adam"),
+    ],
+    ids=lambda est: _name(est) + ("-lazy_adam" if est.optimizer == "lazy_adam" else ""),
+)
 def test_training_never_syncs_within_a_batch(est, weighted, device, interactions):
     X, _ = interactions
     weights = np.linspace(0.5, 2.0, len(X)) if weighted else None

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from sklrec import PopularityRecommender
+from sklrec import MFRecommender, PopularityRecommender
 from sklrec.datasets import load_movielens, make_interactions
 from sklrec.metrics import evaluate_ranking
 from sklrec.model_selection import LeaveLastOut
+from sklrec.optim import LazyAdam
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,6 +89,41 @@ def test_serving_prints_a_row_per_model(small_throughput_data, bench, capsys):
             assert row[key] >= 0
         for call in ("recommend_one_user", "predict_one_row"):
             assert 0 <= row[f"{call}_ms_median"] <= row[f"{call}_ms_p99"]
+
+
+def test_table_scaling_prints_a_row_per_setting(bench, capsys):
+    bench("table_scaling").main(
+        ["--sizes", "50x40,90x30", "--batch-sizes", "16", "--steps", "2", "--repeats", "1"]
+    )
+    rows = _json_lines(capsys.readouterr().out)
+    settings = [(r["users"], r["model"], r["optimizer"]) for r in rows]
+    assert settings == [
+        (users, model, optimizer)
+        for users in (50, 90)
+        for model in ("mf", "neumf")
+        for optimizer in ("adam", "lazy_adam")
+    ]
+    for row in rows:
+        assert row["batch_size"] == 16 and row["ms_per_step"] > 0 and row["samples_per_s"] > 0
+
+
+def test_table_scaling_builds_the_estimators_optimizers(bench):
+    # the optimiser and gradients each name gives, as a fitted estimator has them
+    scaling = bench("table_scaling")
+    cpu = torch.device("cpu")
+    for name, optimizer_class, sparse in [
+        ("adam", torch.optim.Adam, False),
+        ("lazy_adam", LazyAdam, True),
+    ]:
+        module = scaling.build("mf", 5, 4)
+        optimizer = scaling.optimizer_for(name, module, cpu)
+        assert type(optimizer) is optimizer_class and module.user.sparse is sparse
+        fitted = MFRecommender(optimizer=name, max_epochs=1).fit(
+            make_interactions(
+                n_users=20, n_items=15, n_groups=2, interactions_per_user=4, random_state=0
+            )[0]
+        )
+        assert optimizer.defaults == fitted.net_.optimizer_.defaults | {"lr": 0.005}
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads Linux's /proc")

@@ -16,6 +16,7 @@ MODULES = [
     "sklrec.metrics",
     "sklrec.model_selection",
     "sklrec.modules",
+    "sklrec.optim",
     "sklrec.preprocessing",
     "sklrec.sampling",
 ]

@@ -651,7 +651,11 @@ def test_grid_search_and_optuna_search(small):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("est", TORCH_REGRESSORS, ids=_name)
+@pytest.mark.parametrize(
+    "est",
+    TORCH_REGRESSORS + [MFRegressor(embedding_dim=4, optimizer="lazy_adam")],
+    ids=lambda est: _name(est) + ("-lazy_adam" if est.optimizer == "lazy_adam" else ""),
+)
 def test_training_never_syncs_within_a_batch(est, weighted, device, small):
     X, y = small
     weights = np.linspace(0.5, 2.0, len(y)) if weighted else None

@@ -14,6 +14,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog
 from skorch.utils import TeeGenerator
 
+from ..optim import sparse_gradients
 from ..sampling import NegativeIndex, sample_negatives
 
 
@@ -158,6 +159,15 @@ class _RecNet(NeuralNet):
         # the parameters were float64 and met float32 data
         self.module_.float()
         return self
+
+    def initialize_optimizer(self, *args, **kwargs):
+        # an optimiser that takes sparse gradients (LazyAdam) gets them from the
+        # embedding tables; any other gets dense ones (the NeuMF phase of pretraining
+        # builds its own optimiser over tables a LazyAdam trained)
+        sparse_gradients(
+            self.module_, getattr(self.optimizer, "takes_sparse_gradients", False) is True
+        )
+        return super().initialize_optimizer(*args, **kwargs)
 
     def _set_training(self, training=True):
         # skorch calls this before every batch, and Module.train walks and re-sets

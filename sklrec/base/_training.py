@@ -29,6 +29,7 @@ from .._utils import (
     seeded,
 )
 from ..callbacks import ValidationNDCG
+from ..optim import LazyAdam
 from ._estimators import BaseRecommender
 from ._net import _BCEWithLogitsLoss, _Positives, _RecNet, rescaled_weights
 
@@ -38,6 +39,7 @@ _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "adagrad": torch.optim.Adagrad,
     "rmsprop": torch.optim.RMSprop,
+    "lazy_adam": LazyAdam,
 }
 # early_stopping="auto" turns on from this many positive interactions
 _AUTO_EARLY_STOPPING = 10_000
@@ -168,7 +170,9 @@ class _TorchTraining:
         if _takes_weight_decay(opt):
             # always passed where taken: AdamW's own default is not 0
             kwargs["optimizer__weight_decay"] = self._optimizer_weight_decay()
-        if opt in (torch.optim.Adam, torch.optim.AdamW) and _fused_available(opt, device.type):
+        if opt in (torch.optim.Adam, torch.optim.AdamW, LazyAdam) and _fused_available(
+            opt, device.type
+        ):
             kwargs["optimizer__fused"] = True
         return kwargs
 
