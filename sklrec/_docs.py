@@ -19,9 +19,9 @@ _FIRST_PARAMS = """lr : {lr_type}, default={lr}
         ``weight_decay=0`` unless the model applies the penalty itself
         (``MFRegressor``). "lazy_adam" (:class:`sklrec.optim.LazyAdam`) gives
         the embedding tables sparse gradients and updates only the rows each
-        batch touches: for hundreds of thousands of users or items and more,
-        where a dense Adam step's cost grows with the tables, not the batch
-        (a model without tables trains as with "adam").
+        batch touches: for tables of a million rows and more, where a dense
+        Adam step costs what the tables hold, not what the batch does (a
+        model without tables trains as with "adam").
     weight_decay : float, default={weight_decay}
         {weight_decay_doc}
     lr_schedule : {{"cosine", "constant"}}, default="cosine"

@@ -13,8 +13,10 @@ class LazyAdam(torch.optim.Adam):
     holds, and nowhere else: the weights and moments of the other rows stay as
     they are, where Adam would move every row by its decaying momentum. A step
     then costs what the batch touches, not the size of the tables, which is what
-    dominates a dense Adam step once the tables hold millions of rows. Dense
-    gradients get :class:`torch.optim.Adam`'s update, unchanged.
+    sets a dense Adam step's time once the tables hold a million rows (about
+    14 times the lazy step for MF at batch 2048 on 2 CPU cores; on small
+    tables the dense step is the faster). Dense gradients get
+    :class:`torch.optim.Adam`'s update, unchanged.
 
     ``weight_decay`` is added to the gradient of the touched rows only, and the
     bias correction counts every step of the parameter, as in TensorFlow's

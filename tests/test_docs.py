@@ -28,7 +28,7 @@ def _runnable(code):
     return not needs_file and 'device="cuda"' not in code
 
 
-@pytest.mark.parametrize("path, n_runnable", [("README.md", 1), ("docs/quickstart.md", 12)])
+@pytest.mark.parametrize("path, n_runnable", [("README.md", 1), ("docs/quickstart.md", 13)])
 def test_documented_code_runs(path, n_runnable, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocks = [code for code in _blocks(path) if _runnable(code)]

@@ -18,7 +18,7 @@ from sklrec import (
 from sklrec.datasets import make_ratings
 from sklrec.metrics import evaluate_ranking
 from sklrec.modules import MatrixFactorization
-from sklrec.optim import LazyAdam
+from sklrec.optim import LazyAdam, sparse_gradients
 
 
 def _pair(weight_decay, lazy_sparse=True, seed=0):
@@ -27,9 +27,7 @@ def _pair(weight_decay, lazy_sparse=True, seed=0):
     lazy = MatrixFactorization(7, 5, embedding_dim=3)
     dense = MatrixFactorization(7, 5, embedding_dim=3)
     dense.load_state_dict(lazy.state_dict())
-    for module in lazy.modules():
-        if isinstance(module, torch.nn.Embedding):
-            module.sparse = lazy_sparse
+    sparse_gradients(lazy, lazy_sparse)
     kwargs = dict(lr=0.05, weight_decay=weight_decay)
     return (
         lazy,
