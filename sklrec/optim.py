@@ -92,6 +92,13 @@ class LazyAdam(torch.optim.Adam):
             for p in group["params"]
             if p.grad is not None and p.grad.is_sparse
         ]
+        for p, _ in sparse:
+            if p.grad.sparse_dim() != 1:
+                raise ValueError(
+                    "LazyAdam updates whole rows: it takes sparse gradients with one sparse "
+                    f"dimension (an embedding table's); got {p.grad.sparse_dim()} for a "
+                    f"parameter of shape {tuple(p.shape)}"
+                )
         # Adam steps the dense gradients; it skips a parameter whose gradient is None
         grads = [p.grad for p, _ in sparse]
         for p, _ in sparse:

@@ -99,6 +99,17 @@ def test_dense_gradients_get_torch_adam_exactly():
         torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
+def test_refuses_a_gradient_sparse_in_more_than_rows():
+    param, dense = torch.nn.Parameter(torch.zeros(3, 2)), torch.nn.Parameter(torch.ones(2))
+    optimizer = LazyAdam([param, dense])
+    param.grad = torch.eye(3, 2).to_sparse()  # two sparse dimensions, not rows
+    dense.grad = torch.ones(2)
+    with pytest.raises(ValueError, match="one sparse dimension"):
+        optimizer.step()
+    # before any update
+    assert dense.tolist() == [1.0, 1.0] and not optimizer.state
+
+
 def test_state_pickles_and_resumes():
     lazy, lazy_opt, _, _ = _pair(0.01)
     users, items = torch.tensor([1, 2, 3]), torch.tensor([1, 1, 2])
