@@ -7,7 +7,8 @@ up; past a few hundred thousand rows that, not the batch, sets the step time.
 batch touches. This times one training step of the modules the estimators
 train (MF with 32 factors, NeuMF-8 with MLP 64-32-16-8), on random batches of
 (user, item) pairs and labels, with the optimisers built as the estimators
-build them (fused Adam where torch has it; weight decay 1e-6). Each row is
+build them (their class, weight decay 1e-6, fused Adam where torch has it, and
+the rate of the batch). Each row is
 the median of ``--repeats`` timings of ``--steps`` steps, after warm-up steps.
 Prints JSON lines.
 
@@ -23,9 +24,9 @@ import time
 
 import torch
 
-from sklrec.base._training import _OPTIMIZERS, _fused_available
+from sklrec import MFRecommender, NeuMFRecommender
 from sklrec.modules import MatrixFactorization, NeuMF
-from sklrec.optim import sparse_gradients
+from sklrec.optim import _takes_sparse_gradients, sparse_gradients
 
 SIZES = "6040x3706,138493x26744,1000000x100000"  # ML-1M, ML-20M, a million users
 
@@ -37,12 +38,22 @@ def build(model, n_users, n_items):
     return NeuMF(n_users + 1, n_items + 1, embedding_dim=8, hidden_dims=(64, 32, 16, 8))
 
 
-def optimizer_for(name, module, device):
-    """The optimiser the estimators build for ``optimizer=name``, over ``module``."""
-    cls = _OPTIMIZERS[name]
-    sparse_gradients(module, getattr(cls, "takes_sparse_gradients", False))
-    fused = {"fused": True} if _fused_available(cls, device.type) else {}
-    return cls(module.parameters(), lr=0.005, weight_decay=1e-6, **fused)
+def optimizer_for(name, model, module, device, batch_size):
+    """The optimiser ``model``'s estimator builds for ``optimizer=name``, over ``module``.
+
+    Its class, weight decay, fused kernel and rate at ``batch_size`` come from the
+    estimator's own training machinery, and the tables' gradients are made sparse
+    where the class wants them, as the estimators' nets do.
+    """
+    est = {"mf": MFRecommender, "neumf": NeuMFRecommender}[model](optimizer=name)
+    cls = est._optimizer_class()
+    kwargs = est._optimizer_kwargs(device, cls)
+    sparse_gradients(module, _takes_sparse_gradients(cls))
+    return cls(
+        module.parameters(),
+        lr=est._lr(batch_size),
+        **{key.removeprefix("optimizer__"): value for key, value in kwargs.items()},
+    )
 
 
 def sync(device):
@@ -54,7 +65,7 @@ def time_steps(model, optimizer_name, n_users, n_items, batch_size, steps, repea
     """Median seconds per step over ``repeats`` runs of ``steps`` steps."""
     torch.manual_seed(0)
     module = build(model, n_users, n_items).to(device)
-    optimizer = optimizer_for(optimizer_name, module, device)
+    optimizer = optimizer_for(optimizer_name, model, module, device, batch_size)
     generator = torch.Generator(device=device).manual_seed(0)
     n_batches = steps * (repeats + 1)
     users = torch.randint(

@@ -147,6 +147,11 @@ class LazyAdam(torch.optim.Adam):
         param.index_copy_(0, rows, weight)
 
 
+def _takes_sparse_gradients(optimizer):
+    """Whether the optimiser class ``optimizer`` wants the tables' gradients sparse."""
+    return getattr(optimizer, "takes_sparse_gradients", False) is True
+
+
 def sparse_gradients(module, sparse=True):
     """Make the embedding tables of ``module`` give sparse gradients, or dense ones.
 

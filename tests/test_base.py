@@ -677,7 +677,7 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
         MFRecommender(optimizer="lazy_adam"),
         NeuMFRecommender(embedding_dim=4, hidden_dims=(8, 4), optimizer="lazy_adam"),
     ],
-    ids=lambda est: _name(est) + ("-lazy_adam" if est.optimizer == "lazy_adam" else ""),
+    ids=_name,
 )
 def test_training_never_syncs_within_a_batch(est, weighted, device, interactions):
     X, _ = interactions

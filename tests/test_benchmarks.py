@@ -116,7 +116,7 @@ def test_table_scaling_builds_the_estimators_optimizers(bench):
         ("lazy_adam", LazyAdam, True),
     ]:
         module = scaling.build("mf", 5, 4)
-        optimizer = scaling.optimizer_for(name, module, cpu)
+        optimizer = scaling.optimizer_for(name, "mf", module, cpu, 2048)
         assert type(optimizer) is optimizer_class and module.user.sparse is sparse
         fitted = MFRecommender(optimizer=name, max_epochs=1).fit(
             make_interactions(

@@ -87,7 +87,9 @@ CHECKED = [
 
 
 def _name(est):
-    return type(est).__name__
+    # the optimizer too where it is not the default one (the no-sync tests run lazy_adam)
+    lazy = getattr(est, "optimizer", None) == "lazy_adam"
+    return type(est).__name__ + ("-lazy_adam" if lazy else "")
 
 
 def bad_module_sizes(estimators):

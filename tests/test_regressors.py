@@ -654,7 +654,7 @@ def test_grid_search_and_optuna_search(small):
 @pytest.mark.parametrize(
     "est",
     TORCH_REGRESSORS + [MFRegressor(embedding_dim=4, optimizer="lazy_adam")],
-    ids=lambda est: _name(est) + ("-lazy_adam" if est.optimizer == "lazy_adam" else ""),
+    ids=_name,
 )
 def test_training_never_syncs_within_a_batch(est, weighted, device, small):
     X, y = small

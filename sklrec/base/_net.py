@@ -14,7 +14,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog
 from skorch.utils import TeeGenerator
 
-from ..optim import sparse_gradients
+from ..optim import _takes_sparse_gradients, sparse_gradients
 from ..sampling import NegativeIndex, sample_negatives
 
 
@@ -164,9 +164,7 @@ class _RecNet(NeuralNet):
         # an optimiser that takes sparse gradients (LazyAdam) gets them from the
         # embedding tables; any other gets dense ones (the NeuMF phase of pretraining
         # builds its own optimiser over tables a LazyAdam trained)
-        sparse_gradients(
-            self.module_, getattr(self.optimizer, "takes_sparse_gradients", False) is True
-        )
+        sparse_gradients(self.module_, _takes_sparse_gradients(self.optimizer))
         return super().initialize_optimizer(*args, **kwargs)
 
     def _set_training(self, training=True):
