@@ -10,15 +10,15 @@ from sklearn.model_selection import train_test_split
 
 from sklrec import (
     BiasRegressor,
-    MFRecommender,
     MFRegressor,
-    NeuMFRecommender,
     PopularityRecommender,
 )
 from sklrec.datasets import make_ratings
 from sklrec.metrics import evaluate_ranking
 from sklrec.modules import MatrixFactorization
 from sklrec.optim import LazyAdam, sparse_gradients
+
+from .test_neumf import MODELS
 
 
 def _pair(weight_decay, lazy_sparse=True, seed=0):
@@ -121,17 +121,10 @@ def test_state_pickles_and_resumes():
         torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
-# the data is tiny, so models overfit within a few epochs: stop on a validation split
-FAST = dict(
-    max_epochs=60, lr=0.01, batch_size=256, early_stopping=True, random_state=0,
-    optimizer="lazy_adam",
-)  # fmt: skip
+# test_neumf's models (early stopping on this tiny data), trained with LazyAdam
 LAZY = {
-    "mf": MFRecommender(embedding_dim=8, **FAST),
-    "neumf": NeuMFRecommender(embedding_dim=8, hidden_dims=(32, 16, 8), **FAST),
-    "neumf-pretrain": NeuMFRecommender(
-        embedding_dim=8, hidden_dims=(32, 16, 8), pretrain=True, **FAST
-    ),
+    name: clone(MODELS[name]).set_params(optimizer="lazy_adam")
+    for name in ("mf-bce", "neumf", "neumf-pretrain")
 }
 
 
@@ -161,7 +154,7 @@ def test_recommenders_learn_with_it(name, grouped):
 
 def test_another_optimizer_takes_dense_gradients_again(grouped):
     train, _ = grouped
-    model = clone(LAZY["mf"]).set_params(max_epochs=2).fit(train)
+    model = clone(LAZY["mf-bce"]).set_params(max_epochs=2).fit(train)
     assert model.net_.module_.user.weight.grad.is_sparse
     model.set_params(optimizer="adam").fit(train)
     assert not any(table.sparse for table in _tables(model))
