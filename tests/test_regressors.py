@@ -22,6 +22,7 @@ from sklrec.base._net import _MaskedMSELoss, _SparseRows
 from sklrec.base._regression import build_ratings
 from sklrec.callbacks import ValidationRMSE
 from sklrec.datasets import make_ratings
+from sklrec.modules import AutoEncoder
 
 from .test_base import DEVICES, _NoSyncInBatches
 from .test_common import REGRESSORS, _name, bad_module_sizes, cpu_twin
@@ -69,6 +70,9 @@ LEARNERS = {
     ),
     "deep-ae-user": DeepAutoEncoderRegressor(
         hidden_dims=(32, 16), based="user", dropout=0.2, lr=0.005, max_epochs=100, batch_size=32
+    ),
+    "deep-ae-tied": DeepAutoEncoderRegressor(
+        hidden_dims=(32, 16), constrained=True, dropout=0.2, lr=0.01, max_epochs=100, batch_size=32
     ),
 }
 
@@ -267,6 +271,51 @@ def test_item_rows_follow_the_ratings_they_are_read_from(small):
     _assert_predictions_read_the_item_reconstruction(model, X[:5])
     assert "_item_rows" not in model.__getstate__()
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+
+
+def test_tied_decoder_is_the_transposed_encoder():
+    # constrained=True: each decoder layer multiplies by its encoder layer's weight,
+    # transposed, and owns only a bias; an untied net given those weights computes the same
+    torch.manual_seed(0)
+    sizes = dict(n_inputs=7, hidden_dims=(5, 3), activation="selu")
+    tied, free = AutoEncoder(**sizes, constrained=True), AutoEncoder(**sizes)
+    for bias in tied.decoder_bias:
+        torch.nn.init.normal_(bias)
+    encoder_weights = [layer.weight for layer in tied.encoder]
+    assert sum(p.numel() for p in tied.parameters()) == (
+        sum(p.numel() for p in tied.encoder.parameters()) + 5 + 7
+    )
+    assert not any("decoder.weight" in key for key in tied.state_dict())
+    with torch.no_grad():
+        free.encoder.load_state_dict(tied.encoder.state_dict())
+        for layer, enc, bias in zip(
+            free.decoder, reversed(tied.encoder), tied.decoder_bias, strict=True
+        ):
+            layer.weight.copy_(enc.weight.T)
+            layer.bias.copy_(bias)
+    inputs = torch.rand(4, 7)
+    torch.testing.assert_close(tied(inputs), free(inputs))
+    # the decoder's share of the gradient lands on the encoder's weights
+    tied(inputs).sum().backward()
+    free(inputs).sum().backward()
+    for shared, enc, dec in zip(
+        encoder_weights, free.encoder, reversed(list(free.decoder)), strict=True
+    ):
+        torch.testing.assert_close(shared.grad, enc.weight.grad + dec.weight.grad.T)
+
+
+def test_tied_deep_autoencoder_fits_pickles_and_keeps_its_weights_tied(small):
+    X, y = small
+    model = DeepAutoEncoderRegressor(
+        hidden_dims=(8, 4), constrained=True, max_epochs=3, random_state=0
+    ).fit(X, y)
+    module = model.net_.module_
+    assert module.constrained and not hasattr(module, "decoder")
+    loaded = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    loaded.partial_fit(X, y)  # training on after loading moves encoder and decoder as one
+    assert not hasattr(loaded.net_.module_, "decoder")
+    assert not np.array_equal(loaded.predict(X), model.predict(X))
 
 
 @pytest.mark.parametrize("est", [AutoRecRegressor(), DeepAutoEncoderRegressor()], ids=_name)
