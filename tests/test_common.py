@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone, is_regressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from skorch.callbacks import Checkpoint, ProgressBar
+from skorch.callbacks import Callback, Checkpoint, ProgressBar
 from skorch.exceptions import DeviceWarning
 
 import sklrec
@@ -266,6 +266,48 @@ def test_partial_fit_refuses_a_changed_size_and_takes_the_current_decay(est, int
         assert (group["weight_decay"], model.net_.l2) == (0, 0.25)
     else:
         assert group["weight_decay"] == 0.25
+
+
+@pytest.mark.parametrize("est", ESTIMATORS[:4] + REGRESSORS[:4], ids=_name)
+def test_a_diverging_fit_is_a_clear_error_and_keeps_the_fitted_model(est, interactions):
+    X, _ = interactions
+    model, y = fitted_on(est, X)
+    twin = pickle.loads(pickle.dumps(model))
+    before = model.predict(X)
+    # Adam's steps are about lr long: at this rate the weights overflow in the first epoch
+    model.set_params(lr=1e30)
+    with pytest.raises(ValueError, match=r"diverged: the mean training loss of epoch 1 was"):
+        model.fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    epoch = est.max_epochs + 1
+    with pytest.raises(ValueError, match=rf"loss of epoch {epoch} was (nan|inf); try a lower lr"):
+        model.partial_fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    assert model.n_iter_ == est.max_epochs
+    # weights, optimiser state and rate, and the history that seeds the next epoch are
+    # all as they were: one more epoch now is the epoch the untouched twin trains
+    model.set_params(lr=est.lr).partial_fit(X, y)
+    twin.partial_fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), twin.predict(X))
+    assert model.net_.history[:, "train_loss"] == twin.net_.history[:, "train_loss"]
+
+
+class _SpoilsAWeight(Callback):
+    """Sets one weight to NaN when training ends, after the last loss was taken."""
+
+    def on_train_end(self, net, **kwargs):
+        with torch.no_grad():
+            next(net.module_.parameters()).view(-1)[0] = float("nan")
+
+
+@pytest.mark.parametrize("est", [ESTIMATORS[2], REGRESSORS[3]], ids=_name)
+def test_weights_left_not_finite_are_a_clear_error(est, interactions):
+    X, _ = interactions
+    y = target_for(est, X)
+    model = clone(est).set_params(callbacks=[_SpoilsAWeight()])
+    with pytest.raises(ValueError, match="the weights are not finite after epoch 3"):
+        model.fit(X, y)
+    assert not hasattr(model, "net_")
 
 
 def test_same_random_state_same_model(estimator, interactions):

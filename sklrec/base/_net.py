@@ -7,6 +7,8 @@
   ``_SparseRows``: the training sets, each drawing a whole epoch on the device.
 """
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -209,6 +211,8 @@ class _RecNet(NeuralNet):
             self.history.record_batch(prefix + "_batch_size", size)
             self.notify("on_batch_end", batch=batch, training=training, **step)
         loss = (total / max(n_samples, 1)).item()
+        if training and not math.isfinite(loss):
+            raise _diverged(f"the mean training loss of epoch {len(self.history)} was {loss}")
         # "<prefix>_loss_best" as skorch's own loss scoring records it (Checkpoint and
         # EarlyStopping can monitor it)
         earlier = [row[prefix + "_loss"] for row in self.history[:-1] if prefix + "_loss" in row]
@@ -250,6 +254,21 @@ class _RecNet(NeuralNet):
             users = x["users"]
             return self.module_(users, x["items"]) - self.module_(users, x["neg_items"])
         return self.module_(**x)
+
+
+def _diverged(what):
+    """Return the error of a training run whose numbers stopped being finite (``what``: where)."""
+    return ValueError(
+        f"training diverged: {what}; try a lower lr. The estimator keeps the model it "
+        "had before this call"
+    )
+
+
+def check_finite_weights(net):
+    """Raise if a trained parameter of ``net`` holds a NaN or an infinity (one host sync)."""
+    params = [p.detach() for p in net.module_.parameters()]
+    if params and not torch.stack([torch.isfinite(p).all() for p in params]).all():
+        raise _diverged(f"the weights are not finite after epoch {len(net.history)}")
 
 
 class _BCEWithLogitsLoss(torch.nn.BCEWithLogitsLoss):

@@ -31,7 +31,13 @@ from .._utils import (
 from ..callbacks import ValidationNDCG
 from ..optim import LazyAdam
 from ._estimators import BaseRecommender
-from ._net import _BCEWithLogitsLoss, _Positives, _RecNet, rescaled_weights
+from ._net import (
+    _BCEWithLogitsLoss,
+    _Positives,
+    _RecNet,
+    check_finite_weights,
+    rescaled_weights,
+)
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -64,6 +70,39 @@ def _fused_available(optimizer, device_type):
     except (RuntimeError, TypeError, ValueError):
         return False
     return True
+
+
+def _host_copy(state):
+    """``state`` (a state dict, nested) with every tensor copied to host memory."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {key: _host_copy(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_host_copy(value) for value in state)
+    return state
+
+
+def _snapshot(net, settings):
+    """Return a function that puts back ``net``'s weights, optimiser state and history.
+
+    The attributes named in ``settings`` are put back too. The copies are
+    kept in host memory, so that ``partial_fit`` on a GPU does not need room
+    for a second model there.
+    """
+    module = _host_copy(net.module_.state_dict())
+    optimizer = _host_copy(net.optimizer_.state_dict())
+    settings = {name: getattr(net, name) for name in settings}
+    n_epochs = len(net.history)
+
+    def restore():
+        net.module_.load_state_dict(module)
+        net.optimizer_.load_state_dict(optimizer)
+        for name, value in settings.items():
+            setattr(net, name, value)
+        del net.history[n_epochs:]
+
+    return restore
 
 
 @functools.cache
@@ -242,6 +281,7 @@ class _TorchTraining:
         net.recommender_ = self
         try:
             net.partial_fit(data, None, epochs=epochs)
+            check_finite_weights(net)
         finally:
             del net.recommender_
             if net.initialized_:
@@ -282,14 +322,20 @@ class _TorchTraining:
         (``_net_extra``) take their current values; the batch size is the
         fitted net's.
         """
-        for group in self.net_.optimizer_.param_groups:  # no schedule outside fit
-            group["lr"] = self._lr(self.net_.batch_size)
-            if "weight_decay" in group:
-                group["weight_decay"] = self._optimizer_weight_decay()
-        for name, value in self._net_extra().items():
-            setattr(self.net_, name, value)
-        with seeded(self._seed + len(self.net_.history), self.net_.device):
-            self._run(self.net_, data, epochs=epochs)
+        extra = self._net_extra()
+        restore = _snapshot(self.net_, extra)
+        try:
+            for group in self.net_.optimizer_.param_groups:  # no schedule outside fit
+                group["lr"] = self._lr(self.net_.batch_size)
+                if "weight_decay" in group:
+                    group["weight_decay"] = self._optimizer_weight_decay()
+            for name, value in extra.items():
+                setattr(self.net_, name, value)
+            with seeded(self._seed + len(self.net_.history), self.net_.device):
+                self._run(self.net_, data, epochs=epochs)
+        except BaseException:
+            restore()  # a diverged epoch leaves the fitted model as it was
+            raise
 
     @property
     def n_iter_(self):
