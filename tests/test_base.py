@@ -28,6 +28,7 @@ def _bad_fits(X):
         "empty X": ((X[:0],), "0 sample"),
         "lengths differ": ((X, y[:-1]), "inconsistent numbers of samples"),
         "NaN y": ((X, np.r_[np.nan, y[1:]]), "NaN"),
+        "two-column y": ((X, np.c_[y, y]), r"y must be 1-dimensional; got shape \(\d+, 2\)"),
         "infinite y": ((X, np.r_[np.inf, y[1:]]), "infinity"),
         "NaN user id": ((np.r_[[[np.nan, 1, 0]], X.astype(float)],), "NaN or infinite"),
         "mixed id kinds": ((np.array([[1, "a", 0], ["b", "a", 1]], dtype=object),), "one kind"),
@@ -230,6 +231,10 @@ def test_recommend_excludes_more_interactions(est, interactions):
     np.testing.assert_array_equal(
         model.recommend(users, k=3, exclude=np.empty((0, 2))), model.recommend(users, k=3)
     )
+    # no user asked: an empty list, whatever exclude holds
+    for empty in ([], np.array([], dtype=users.dtype)):
+        got, scores = model.recommend(empty, k=3, exclude=X[:5], return_scores=True)
+        assert got.shape == scores.shape == (0, 3) and got.dtype == model.items_.dtype
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
@@ -308,12 +313,24 @@ def test_recommend_arguments(est, interactions):
         ({"callbacks": [("log", 3)]}, r"\(name, callback\) pairs; got \('log', 3\)"),
         ({"callbacks": [LRScheduler("StepLR", step_size=1)]}, "lr_schedule='constant'"),
         ({"callbacks": [("lr", LRScheduler)]}, "LRScheduler, and lr_schedule='cosine'"),
+        ({"lr_schedule": "step"}, r"lr_schedule must be one of \('cosine', 'constant'\)"),
+        ({"early_stopping": "yes"}, 'early_stopping must be "auto", True or False'),
+        ({"n_iter_no_change": 0}, "n_iter_no_change must be an integer >= 1"),
+        ({"weight_decay": -1e-3}, "weight_decay must be a number in"),
+        ({"max_epochs": -1}, "max_epochs must be an integer >= 0"),
     ],
 )
 def test_bad_parameters(est, params, match, interactions):
     X, _ = interactions
     with pytest.raises(ValueError, match=match):
         clone(est).set_params(**params).fit(X)
+
+
+def test_mf_loss_is_bce_or_bpr(interactions):
+    X, _ = interactions
+    for loss in ("mse", None, "BPR"):
+        with pytest.raises(ValueError, match=f'loss must be "bce" or "bpr"; got {loss!r}'):
+            MFRecommender(loss=loss).fit(X)
 
 
 @pytest.mark.parametrize("est", TORCH_ESTIMATORS, ids=_name)

@@ -459,8 +459,8 @@ class BaseRecommender(_InteractionEstimator):
         if len(asked):
             # the distinct asked users as an id map: each row's user among them
             who, mine = IdMap(asked, "exclude's user").encode(X[:, 0])
-        else:
-            who, mine = np.zeros(0, np.int64), np.zeros(0, bool)
+        else:  # no user asked: none of exclude's rows is anyone's
+            who, mine = np.zeros(len(X), np.int64), np.zeros(len(X), bool)
         keep = known & mine
         per_user = build_interactions(who[keep] - 1, items[keep] - 1, len(asked), self.n_items_)
         return per_user[entry]
