@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone, is_regressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from skorch.callbacks import Callback, Checkpoint, ProgressBar
+from skorch.callbacks import Callback, Checkpoint, GradientNormClipping, ProgressBar
 from skorch.exceptions import DeviceWarning
 
 import sklrec
@@ -234,6 +234,35 @@ def test_skorch_checkpoint_and_progress_bar(est, interactions, tmp_path, capsys)
     fitted = model.net_.module_.state_dict()
     assert saved.keys() == fitted.keys()
     assert all(torch.equal(saved[key], fitted[key]) for key in saved)
+
+
+class _GradientNorms(Callback):
+    """Records the norm of every batch's gradient, as skorch hands them to callbacks."""
+
+    def initialize(self):
+        self.norms = []
+        return self
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        grads = [p.grad.norm() for _, p in named_parameters if p.grad is not None]
+        self.norms.append(float(torch.linalg.vector_norm(torch.stack(grads))))
+
+
+@pytest.mark.parametrize("est", ESTIMATORS[:4] + REGRESSORS[:4], ids=_name)
+def test_skorch_gradient_callbacks_see_every_batch(est, interactions):
+    # the loop skips skorch's per-batch gradient hook when no callback listens; one
+    # that does (skorch's GradientNormClipping, a recorder after it) runs every batch
+    X, _ = interactions
+    y = target_for(est, X)
+    recorder = _GradientNorms()
+    clipped = clone(est).set_params(callbacks=[GradientNormClipping(1e-3), recorder])
+    clipped.fit(X, y)
+    batches = sum(clipped.net_.history[:, "train_batch_count"])
+    updates = batches * (2 if est.get_params().get("refeed") else 1)  # re-feeding: 2 a batch
+    assert len(recorder.norms) == updates > est.max_epochs
+    assert max(recorder.norms) <= 1e-3 * (1 + 1e-4)
+    free = clone(est).fit(X, y)
+    assert not np.allclose(clipped.predict(X), free.predict(X))
 
 
 def _bigger(est):
@@ -463,6 +492,26 @@ def test_list_of_tuples_keeps_ids_apart():
     est = PopularityRecommender().fit(X)
     assert est.users_.tolist() == [1, 2, 3] and est.items_.tolist() == ["a", "b", "c"]
     assert est.recommend([3], k=1).tolist() == [["a"]]
+
+
+def test_bytes_ids_are_ids_as_strings_are(estimator, interactions):
+    X, _ = interactions
+    as_text = X[:, :2].astype(str)
+    expected = clone(estimator).fit(as_text).predict(as_text)
+    for as_bytes in (as_text.astype("S"), np.vectorize(str.encode, otypes=[object])(as_text)):
+        model = clone(estimator).fit(as_bytes)
+        assert model.users_.dtype.kind == "S" and model.items_.dtype.kind == "S"
+        np.testing.assert_array_equal(model.predict(as_bytes), expected)
+        top = model.recommend([as_bytes[0, 0]], k=2)
+        assert top.dtype.kind == "S" and set(top[0]) <= set(model.items_)
+
+
+def test_ids_that_are_neither_numbers_nor_strings_are_named():
+    X = np.array(["2026-01-01", "2026-01-02"], dtype="datetime64[D]")
+    with pytest.raises(
+        ValueError, match="user ids must be numbers or strings; got dtype datetime64"
+    ):
+        PopularityRecommender().fit(np.c_[X, X])
 
 
 def test_pipeline(estimator, interactions):

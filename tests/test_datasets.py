@@ -71,6 +71,11 @@ FORMATS = {
         (make_ratings, {"ratings_per_user": True}, "ratings_per_user must be an integer"),
         (make_ratings, {"noise": -0.1}, r"noise must be a number in \[0, inf\); got -0.1"),
         (make_ratings, {"noise": float("nan")}, "noise must be a number"),
+        (
+            make_ratings,
+            {"n_items": 5, "ratings_per_user": 6},
+            "ratings_per_user=6 is more than n_items=5",
+        ),
     ],
 )
 def test_generators_name_a_bad_parameter(make, params, match):

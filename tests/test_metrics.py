@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from sklrec import MFRecommender, NeuMFRecommender, PopularityRecommender
 from sklrec.metrics import (
@@ -33,6 +34,10 @@ def test_hand_computed_values():
     assert map_at_k(Y_TRUE, Y_SCORE, k=4) == pytest.approx(((1 / 2 + 2 / 4) / 2 + 0) / 2)
     # AUC: query 0 has 2 relevant x 4 others, 3 + 2 of 8 pairs right; query 1: 0 of 5
     assert auc_score(Y_TRUE, Y_SCORE) == pytest.approx((5 / 8 + 0) / 2)
+    # one query may come as 1-d arrays
+    for metric in (hit_rate_at_k, ndcg_at_k, mrr_at_k, map_at_k, auc_score):
+        assert metric(Y_TRUE[0], Y_SCORE[0]) == metric(Y_TRUE[:1], Y_SCORE[:1])
+    assert ndcg_at_k(Y_TRUE[0], Y_SCORE[0], k=4) == pytest.approx(ndcg0)
 
 
 def test_ties_count_against_the_relevant_item():
@@ -61,6 +66,11 @@ def test_metric_input_errors():
         ndcg_at_k(Y_TRUE, np.full((2, 6), np.nan))
     with pytest.raises(ValueError, match="unknown metric"):
         make_ranking_scorer("accuracy")
+    for bad in (0, 2.5, "99"):
+        with pytest.raises(
+            ValueError, match=f"n_negatives must be None or an integer >= 1; got {bad!r}"
+        ):
+            make_ranking_scorer("ndcg", n_negatives=bad)
 
 
 # a popularity model over 5 items: counts a:4 b:3 c:2 d:1 e:0 (e only seen below threshold)
@@ -178,6 +188,24 @@ def test_positive_threshold_filters_relevant_rows():
     both = evaluate_ranking(est, X, k=1)
     only_c = evaluate_ranking(est, X, np.array([1.0, 0.0]), k=1)
     assert both["hit_rate"] == 0.5 and only_c["hit_rate"] == 1.0
+
+
+def test_no_row_at_the_threshold_is_a_clear_error():
+    with pytest.raises(ValueError, match="X holds no relevant interaction to evaluate"):
+        evaluate_ranking(_popularity(), np.array([[3, "c"], [4, "d"]], dtype=object), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("n_negatives", [None, 3])
+def test_nan_scores_are_a_clear_error(n_negatives):
+    # a model whose scores are NaN cannot be ranked: say so rather than rank by noise
+    from sklrec.datasets import make_interactions
+
+    X, _ = make_interactions(n_users=30, n_items=20, interactions_per_user=5, random_state=0)
+    model = MFRecommender(embedding_dim=4, max_epochs=1, random_state=0).fit(X)
+    with torch.no_grad():
+        model.net_.module_.user.weight[1:] = float("nan")
+    with pytest.raises(ValueError, match="MFRecommender produced NaN scores"):
+        evaluate_ranking(model, X[:10], n_negatives=n_negatives)
 
 
 def test_sampled_negatives_fixed_seed_and_never_positives():

@@ -113,6 +113,32 @@ def test_a_few_heavy_users_do_not_cut_every_users_validation_negatives():
     assert len(held_users) == 300 and (model.users_[held_users - 1] < 10**6).all()
 
 
+def test_validation_holds_out_at_most_its_cap_of_users(monkeypatch):
+    # past _MAX_VALIDATION_USERS eligible users, a seeded sample of that many is held out
+    from sklrec.base import _training
+    from sklrec.datasets import make_interactions
+
+    X, _ = make_interactions(n_users=300, n_items=150, interactions_per_user=8, random_state=0)
+    monkeypatch.setattr(_training, "_MAX_VALIDATION_USERS", 50)
+    model = MFRecommender(max_epochs=1, early_stopping=True, random_state=0).fit(X)
+    users, items = model._known_ids(X)
+    train, (held_users, held_items, _, _) = model._split_validation(users, items, 0)
+    assert (~train).sum() == len(np.unique(held_users)) == 50
+    again = model._split_validation(users, items, 0)
+    np.testing.assert_array_equal(again[1][0], held_users)
+    assert not np.array_equal(model._split_validation(users, items, 1)[1][0], held_users)
+    # what is held out is a positive of its user, and no longer a training row
+    pairs = set(zip(users[~train] + 1, items[~train] + 1, strict=True))
+    assert pairs == set(zip(held_users, held_items, strict=True))
+
+
+def test_early_stopping_without_a_user_to_hold_out_is_a_clear_error():
+    X = np.c_[np.arange(200), np.arange(200) % 50]  # one positive per user
+    with pytest.raises(ValueError, match="early_stopping needs users with at least 3 positive"):
+        MFRecommender(max_epochs=1, early_stopping=True).fit(X)
+    MFRecommender(max_epochs=1, early_stopping=False).fit(X)
+
+
 def test_auto_early_stopping_turns_on_with_enough_data():
     from sklrec.datasets import make_interactions
 
