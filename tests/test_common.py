@@ -236,6 +236,19 @@ def test_skorch_checkpoint_and_progress_bar(est, interactions, tmp_path, capsys)
     assert all(torch.equal(saved[key], fitted[key]) for key in saved)
 
 
+@pytest.mark.parametrize("est", ESTIMATORS[:4] + REGRESSORS[:4], ids=_name)
+def test_verbose_prints_skorch_epoch_log_and_zero_prints_nothing(est, interactions, capsys):
+    X, _ = interactions
+    y = target_for(est, X)
+    for verbose in (True, 1):
+        clone(est).set_params(verbose=verbose, max_epochs=2).fit(X, y)
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].split()[:2] == ["epoch", "train_loss"]
+        assert [line.split()[0] for line in lines[2:4]] == ["1", "2"]
+    clone(est).set_params(verbose=0, max_epochs=2).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
 class _GradientNorms(Callback):
     """Records the norm of every batch's gradient, as skorch hands them to callbacks."""
 

@@ -70,6 +70,12 @@ def test_time_columns_of_date_objects():
     X = [[*row, when] for row, when in zip(rows, at, strict=True)]
     _, test = next(LeaveLastOut(time_column=2).split(X))
     assert test.tolist() == [1, 2]
+    # ISO 8601 strings (an object column of str) sort as the times they name
+    as_text = np.array([[*row, when.isoformat()] for row, when in zip(rows, at, strict=True)])
+    as_text[3, 2] = "2020-01-01T23:00:00"  # the zoned time, in UTC
+    for column in (as_text.astype(object), as_text):
+        _, test = next(LeaveLastOut(time_column=2).split(column))
+        assert test.tolist() == [1, 2]
     X[0][2] = (2020, 1, 1)
     with pytest.raises(ValueError, match="time column must hold numbers, dates, datetimes or str"):
         next(LeaveLastOut(time_column=2).split(X))

@@ -245,8 +245,9 @@ def test_neumf_tables_hold_the_gmf_block_then_the_mlp_block():
         MLP(7, 9, (6,)),
         NeuMF(7, 9, 4, (8, 6, 4)),
         MatrixFactorization(7, 9, 3),
+        MatrixFactorization(7, 9, 3, bias=False),
     ],
-    ids=lambda m: type(m).__name__,
+    ids=lambda m: type(m).__name__ + ("-no-bias" if getattr(m, "bias", True) is False else ""),
 )
 def test_module_shapes_and_score_all(module):
     module.eval()
@@ -259,6 +260,23 @@ def test_module_shapes_and_score_all(module):
         assert everything.shape == (3, 9)
         pairwise = module(users[:, None], torch.arange(9).expand(3, 9))
         torch.testing.assert_close(everything, pairwise, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_matrix_factorization_penalty_is_the_mean_squared_norm_of_the_rows_used(bias):
+    torch.manual_seed(0)
+    module = MatrixFactorization(7, 9, 3, bias=bias)
+    if bias:
+        for table in (module.user_bias, module.item_bias):
+            torch.nn.init.normal_(table.weight)
+    users, items = torch.tensor([1, 1, 6]), torch.tensor([2, 8, 2])
+    expected = [
+        module.user.weight[u].square().sum() + module.item.weight[i].square().sum()
+        + (module.user_bias.weight[u, 0] ** 2 + module.item_bias.weight[i, 0] ** 2 if bias else 0)
+        for u, i in zip(users.tolist(), items.tolist(), strict=True)
+    ]  # fmt: skip
+    torch.testing.assert_close(module.penalty(users, items), torch.stack(expected).mean())
+    assert sum(p.numel() for p in module.parameters()) == (7 + 9) * 3 + (7 + 9 + 1) * bias
 
 
 @pytest.mark.parametrize(
