@@ -7,9 +7,10 @@ _PIECE_INDENT = "    "
 
 _FIRST_PARAMS = """lr : {lr_type}, default={lr}
         {lr_doc}
-        A rate at which training diverges (an epoch's mean loss NaN or
-        infinite) makes ``fit`` and ``partial_fit`` raise a ``ValueError``,
-        and the estimator keeps the model it had before the call.
+        A rate at which training diverges (an epoch's mean loss, or the
+        weights, NaN or infinite) makes ``fit`` and ``partial_fit`` raise a
+        ``ValueError``, and the estimator keeps the model it had before the
+        call.
     max_epochs : int, default={max_epochs}
         Passes over the training data. 0 builds the model and leaves it as
         initialised (``partial_fit`` then trains it one epoch per call).

@@ -335,21 +335,35 @@ def test_a_diverging_fit_is_a_clear_error_and_keeps_the_fitted_model(est, intera
 
 
 class _SpoilsAWeight(Callback):
-    """Sets one weight to NaN when training ends, after the last loss was taken."""
+    """Sets one weight to ``value`` when training ends, after the last loss was taken."""
+
+    def __init__(self, value):
+        self.value = value
 
     def on_train_end(self, net, **kwargs):
         with torch.no_grad():
-            next(net.module_.parameters()).view(-1)[0] = float("nan")
+            next(net.module_.parameters()).view(-1)[0] = self.value
 
 
+@pytest.mark.parametrize("value", [float("nan"), -float("inf"), 1e20])
 @pytest.mark.parametrize("est", [ESTIMATORS[2], REGRESSORS[3]], ids=_name)
-def test_weights_left_not_finite_are_a_clear_error(est, interactions):
+def test_weights_left_unusable_are_a_clear_error(est, value, interactions):
+    # 1e20 is finite, but its product with another such weight overflows float32
     X, _ = interactions
     y = target_for(est, X)
-    model = clone(est).set_params(callbacks=[_SpoilsAWeight()])
-    with pytest.raises(ValueError, match="the weights are not finite after epoch 3"):
+    model = clone(est).set_params(callbacks=[_SpoilsAWeight(value)])
+    with pytest.raises(ValueError, match="after epoch 3 the weights are NaN, infinite or too"):
         model.fit(X, y)
     assert not hasattr(model, "net_")
+    clone(est).set_params(callbacks=[_SpoilsAWeight(1e18)]).fit(X, y)  # large, but usable
+
+
+def test_a_step_that_diverges_after_the_last_loss_is_caught(interactions):
+    # one batch an epoch: its loss is taken before the step that blows the weights up
+    X, _ = interactions
+    model = clone(ESTIMATORS[3]).set_params(batch_size=len(X) * 5, max_epochs=1, lr=1e30)
+    with pytest.raises(ValueError, match="after epoch 1 the weights are NaN, infinite or too"):
+        model.fit(X)
 
 
 def test_same_random_state_same_model(estimator, interactions):

@@ -264,11 +264,22 @@ def _diverged(what):
     )
 
 
+# past this magnitude the product of two float32 weights overflows (about 1.8e19): the
+# model's scores can no longer be finite, though the weights themselves still are
+_WEIGHT_LIMIT = math.sqrt(torch.finfo(torch.float32).max)
+
+
 def check_finite_weights(net):
-    """Raise if a trained parameter of ``net`` holds a NaN or an infinity (one host sync)."""
-    params = [p.detach() for p in net.module_.parameters()]
-    if params and not torch.stack([torch.isfinite(p).all() for p in params]).all():
-        raise _diverged(f"the weights are not finite after epoch {len(net.history)}")
+    """Raise if a trained weight of ``net`` is NaN, infinite or too large to multiply.
+
+    One host sync: the largest magnitude of each parameter, compared at once.
+    """
+    params = [p.detach() for p in net.module_.parameters() if p.numel()]
+    if params and not (torch.stack([p.abs().amax() for p in params]) < _WEIGHT_LIMIT).all():
+        raise _diverged(
+            f"after epoch {len(net.history)} the weights are NaN, infinite or too large "
+            f"to multiply in float32 (beyond {_WEIGHT_LIMIT:.2g})"
+        )
 
 
 class _BCEWithLogitsLoss(torch.nn.BCEWithLogitsLoss):
