@@ -433,6 +433,27 @@ def test_positive_threshold(interactions):
     assert pop.item_counts_.sum() == (y >= 4).sum()
 
 
+@pytest.mark.parametrize("est", ESTIMATORS, ids=_name)
+def test_zero_or_negative_y_without_a_threshold_warns(est, interactions):
+    # 0/1 labels without positive_threshold: every row, the zeros too, is a positive
+    X, _ = interactions
+    labels = (np.arange(len(X)) % 4 == 0).astype(float)
+    with pytest.warns(UserWarning, match=rf"y is {(labels == 0).sum()} time\(s\) <= 0, but"):
+        clone(est).fit(X, labels)
+    with pytest.warns(UserWarning, match="y is 1 time"):
+        clone(est).fit(X, np.r_[-1.0, np.ones(len(X) - 1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clone(est).fit(X, 1.0 + np.arange(len(X)) % 5)  # ratings: every row a positive
+        clone(est).fit(X)
+        clone(est).set_params(positive_threshold=1).fit(X, labels)
+        if hasattr(est, "partial_fit"):
+            clone(est).fit(X[:40]).partial_fit(X[:40], np.ones(40))
+    if hasattr(est, "partial_fit"):
+        with pytest.warns(UserWarning, match="y is 40 time"):
+            clone(est).fit(X[:40]).partial_fit(X[:40], np.zeros(40))
+
+
 # user 0 rated "a" highly and the most popular item, "b", under the threshold; its
 # held-out item "c" is the most popular of the two items it has not rated
 _RATED = np.array(

@@ -5,6 +5,8 @@
   ``predict`` / ``recommend`` / ``score``.
 """
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -178,6 +180,16 @@ class BaseRecommender(_InteractionEstimator):
         if y is not None:
             y = check_target(y, len(X))
         if threshold is None:
+            if y is not None and (y <= 0).any():
+                # 0/1 labels, say: their zeros would silently be learnt as positives
+                warnings.warn(
+                    f"{type(self).__name__}: y is {(y <= 0).sum()} time(s) <= 0, but with "
+                    "positive_threshold=None every row is learnt from as a positive; pass "
+                    "positive_threshold (1 for 0/1 labels) to learn only from the rows with "
+                    "y at or above it",
+                    UserWarning,
+                    stacklevel=3,
+                )
             return np.ones(len(X), dtype=bool)
         if y is None:
             raise ValueError(
@@ -201,9 +213,11 @@ class BaseRecommender(_InteractionEstimator):
             further columns are context and are ignored.
         y : array-like of shape (n_samples,), default=None
             Ratings or weights. Without ``positive_threshold`` every row is a
-            positive interaction and ``y`` is only checked; with it, rows with
-            ``y >= positive_threshold`` are the positives, and the others
-            still count as seen (left out by ``recommend`` and the metrics).
+            positive interaction and ``y`` is only checked (a ``y`` with values
+            <= 0, such as 0/1 labels, warns that those rows are learnt as
+            positives too); with it, rows with ``y >= positive_threshold`` are
+            the positives, and the others still count as seen (left out by
+            ``recommend`` and the metrics).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each positive row. The torch models weigh
             its term of the loss by it (the negatives sampled for it keep
