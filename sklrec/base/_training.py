@@ -501,7 +501,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         The ids of ``X`` must have been seen in the first fit; its rows join
         ``interactions_``. Optuna's pruning calls this once per step.
         ``lr`` and ``weight_decay`` take their current values; the module's
-        sizes and the batch size stay those of ``fit`` (a changed size raises).
+        sizes (a changed size raises), the batch size, the device and the
+        optimizer with its state stay those of ``fit``.
 
         Parameters
         ----------
