@@ -297,9 +297,17 @@ def test_partial_fit_refuses_a_changed_size_and_takes_the_current_decay(est, int
     name, value = _bigger(est)
     model.set_params(**{name: value})
     # named as the module has it (AutoRec's hidden_units is its hidden_dims)
-    with pytest.raises(ValueError, match=r"size changed since fit \((hidden_dims|embedding_d)"):
+    with pytest.raises(
+        ValueError, match=r"architecture changed since fit \((hidden_dims|embedding_d)"
+    ):
         model.partial_fit(X, y)
     np.testing.assert_array_equal(model.predict(X), before)
+    if "dropout" in est.get_params():
+        model.set_params(**{name: getattr(est, name)}, dropout=0.5)
+        with pytest.raises(ValueError, match=r"architecture changed since fit \(dropout 0"):
+            model.partial_fit(X, y)
+        model.set_params(dropout=est.dropout)
+        np.testing.assert_array_equal(model.predict(X), before)
     assert len(model.net_.history) == est.max_epochs
     # lr and weight decay are read afresh, as a manual schedule would set them
     model.set_params(**{name: getattr(est, name)}, weight_decay=0.25, lr=0.125)

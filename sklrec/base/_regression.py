@@ -299,8 +299,8 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         join ``interactions_`` (replacing earlier ratings of the same pairs,
         and their weights). Optuna's pruning calls this once per step.
         ``lr`` and ``weight_decay`` take their current values; the module's
-        sizes (a changed size raises), the batch size, the device and the
-        optimizer with its state stay those of ``fit``.
+        architecture (a changed size, dropout or activation raises), the batch
+        size, the device and the optimizer with its state stay those of ``fit``.
 
         Parameters
         ----------

@@ -298,10 +298,10 @@ class _TorchTraining:
         return {}
 
     def _check_fitted_module(self):
-        """Raise if a parameter that sized ``net_``'s module changed since ``fit``.
+        """Raise if a parameter that built ``net_``'s module changed since ``fit``.
 
-        ``partial_fit`` goes on training the fitted module, so a changed size
-        would otherwise be ignored without a word.
+        ``partial_fit`` goes on training the fitted module, so a changed size,
+        dropout or activation would otherwise be ignored without a word.
         """
         _, kwargs = self._module_params()
         changed = [
@@ -311,8 +311,8 @@ class _TorchTraining:
         ]
         if changed:
             raise ValueError(
-                f"the model's size changed since fit ({', '.join(changed)}); partial_fit "
-                "goes on training the fitted model: call fit to build one of the new size"
+                f"the model's architecture changed since fit ({', '.join(changed)}); "
+                "partial_fit goes on training the fitted model: call fit to build the new one"
             )
 
     def _continue(self, data, epochs=1):
@@ -501,8 +501,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         The ids of ``X`` must have been seen in the first fit; its rows join
         ``interactions_``. Optuna's pruning calls this once per step.
         ``lr`` and ``weight_decay`` take their current values; the module's
-        sizes (a changed size raises), the batch size, the device and the
-        optimizer with its state stay those of ``fit``.
+        architecture (a changed size, dropout or activation raises), the batch
+        size, the device and the optimizer with its state stay those of ``fit``.
 
         Parameters
         ----------
