@@ -300,7 +300,8 @@ class TorchRegressor(_TorchTraining, BaseRegressor):
         and their weights). Optuna's pruning calls this once per step.
         ``lr`` and ``weight_decay`` take their current values; the module's
         architecture (a changed size, dropout or activation raises), the batch
-        size, the device and the optimizer with its state stay those of ``fit``.
+        size, the device, the callbacks and the optimizer with its state stay
+        those of ``fit``.
 
         Parameters
         ----------

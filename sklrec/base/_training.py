@@ -502,7 +502,8 @@ class TorchRecommender(_TorchTraining, BaseRecommender):
         ``interactions_``. Optuna's pruning calls this once per step.
         ``lr`` and ``weight_decay`` take their current values; the module's
         architecture (a changed size, dropout or activation raises), the batch
-        size, the device and the optimizer with its state stay those of ``fit``.
+        size, the device, the callbacks and the optimizer with its state stay
+        those of ``fit``.
 
         Parameters
         ----------
