@@ -290,7 +290,7 @@ def _bigger(est):
 
 
 @pytest.mark.parametrize("est", ESTIMATORS[:4] + REGRESSORS[:4], ids=_name)
-def test_partial_fit_refuses_a_changed_size_and_takes_the_current_decay(est, interactions):
+def test_partial_fit_refuses_a_changed_architecture_and_takes_the_current_decay(est, interactions):
     X, _ = interactions
     model, y = fitted_on(est, X)
     before = model.predict(X)
